@@ -1,0 +1,70 @@
+/*
+ * wsgate/conn.h - what a handler module may do with a WebSocket connection.
+ *
+ * A struct wsg_conn is owned by wsgated; a module holds a pointer to it
+ * from on_open until on_close returns, never after.
+ */
+#ifndef WSGATE_CONN_H
+#define WSGATE_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct wsg_conn;
+
+enum wsg_message_type {
+    WSG_MESSAGE_TEXT = 1,    /* the RFC 6455 opcodes */
+    WSG_MESSAGE_BINARY = 2,
+};
+
+struct wsg_message {
+    enum wsg_message_type type;
+    const void *data;
+    size_t len;
+};
+
+enum wsg_send_result {
+    WSG_SEND_OK = 0,
+    WSG_SEND_FULL = 1,       /* queued, but the output is over the high-watermark */
+    WSG_SEND_DROPPED = -1,   /* not sent: slow reader and the policy drops */
+    WSG_SEND_CLOSED = -2,    /* not sent: the connection is closing */
+    WSG_SEND_ERROR = -3,     /* not sent: bad argument or out of memory */
+};
+
+/* Queue a message.  Text must be valid UTF-8 (it is not checked). */
+enum wsg_send_result wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type,
+                                   const void *data, size_t len);
+
+/* Start the close handshake with code (1000, 1001, 1008, 3000-4999...) and
+ * a reason of at most 123 bytes of UTF-8 (longer is truncated). */
+void wsg_conn_close(struct wsg_conn *c, uint16_t code, const char *reason);
+
+/* Bytes queued for the peer and not yet written. */
+size_t wsg_conn_pending(const struct wsg_conn *c);
+
+/* The module's own per-connection pointer. */
+void wsg_conn_set_data(struct wsg_conn *c, void *data);
+void *wsg_conn_get_data(const struct wsg_conn *c);
+
+/* The peer as "address:port" ("[v6]:port" for IPv6). */
+const char *wsg_conn_peer(const struct wsg_conn *c);
+
+/* The request target the client asked for: path and query. */
+const char *wsg_conn_target(const struct wsg_conn *c);
+
+/* The negotiated subprotocol, or NULL. */
+const char *wsg_conn_subprotocol(const struct wsg_conn *c);
+
+/* syslog(3) levels: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG... */
+void wsg_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

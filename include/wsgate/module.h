@@ -1,0 +1,80 @@
+/*
+ * wsgate/module.h - the interface between wsgated and a handler module.
+ *
+ * A module is a shared object that exports one descriptor:
+ *
+ *     const struct wsg_module wsg_module = {
+ *         .abi = WSG_MODULE_ABI, .name = "echo", .on_message = echo_message,
+ *     };
+ *
+ * wsgated loads it with dlopen() from module_dir when an endpoint names it,
+ * refuses it if abi differs from the daemon's WSG_MODULE_ABI, and calls
+ * init() once per endpoint with that endpoint's `options` group.  All
+ * callbacks run on the event loop thread; none may block.  Modules never
+ * touch sockets: they use the wsg_conn_* calls of wsgate/conn.h.
+ *
+ * Compile a module with `pkg-config --cflags wsgate` and link it with
+ * `-shared -fPIC`; the wsg_* functions it calls are resolved from wsgated.
+ */
+#ifndef WSGATE_MODULE_H
+#define WSGATE_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libconfig.h>
+
+#include "wsgate/conn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on every incompatible change of this header or wsgate/conn.h. */
+#define WSG_MODULE_ABI 1
+
+/* The exported symbol wsgated looks up. */
+#define WSG_MODULE_SYMBOL "wsg_module"
+
+struct event_base;
+
+/* What a module instance learns about its endpoint at init time. */
+struct wsg_module_ctx {
+    const char *endpoint;        /* the endpoint's path, e.g. "/echo" */
+    struct event_base *base;     /* the event loop, for modules with their own I/O */
+    const char *config_file;     /* for error messages */
+};
+
+struct wsg_module {
+    uint32_t abi;                /* WSG_MODULE_ABI */
+    const char *name;
+
+    /* Once per endpoint using the module.  opts is the endpoint's
+     * `options` group or NULL.  Return 0, or -1 with a message in err
+     * (the daemon adds file:line).  *state is passed to every callback. */
+    int (*init)(const struct wsg_module_ctx *ctx, const config_setting_t *opts,
+                void **state, char *err, size_t errlen);
+    void (*fini)(void *state);
+
+    /* A client completed the handshake.  Return 0 to accept it, or a
+     * close code (e.g. 1008) to close it at once. */
+    int (*on_open)(struct wsg_conn *c, void *state);
+
+    /* A complete text or binary message (fragments already joined, text
+     * already checked to be UTF-8).  m->data is valid during the call. */
+    void (*on_message)(struct wsg_conn *c, const struct wsg_message *m, void *state);
+
+    /* The output queue fell back below the endpoint's high-watermark
+     * after wsg_conn_send() reported WSG_SEND_FULL (flow control). */
+    void (*on_drain)(struct wsg_conn *c, void *state);
+
+    /* The connection is going away; code is the close code sent or
+     * received (1006 when the peer vanished).  Do not send from here. */
+    void (*on_close)(struct wsg_conn *c, uint16_t code, void *state);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * config.h - wsgated's configuration: the libconfig schema, its defaults
+ * and the embedded default configuration.
+ *
+ * A loaded configuration is immutable and owned by whoever loaded it; a
+ * reload (SIGHUP) loads a new one beside the old, and connections keep a
+ * reference to the endpoint they were accepted on.  Every key is checked:
+ * unknown keys, wrong types, out-of-range values and duplicate endpoint
+ * paths are errors reported as "file:line: what is wrong".
+ */
+#ifndef WSG_DAEMON_CONFIG_H
+#define WSG_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libconfig.h>
+
+#define WSG_DEFAULT_CONFIG_PATH SYSCONFDIR "/wsgate/wsgated.conf"
+
+enum wsg_slow_policy {
+    WSG_SLOW_CLOSE,          /* close the slow reader with 1008 */
+    WSG_SLOW_DROP,           /* drop messages for it until it catches up */
+};
+
+/* Limits apply globally and can be overridden per endpoint.  Times are in
+ * milliseconds (the config file says seconds, fractions allowed); sizes in
+ * bytes (the file takes an integer or a string with K, M or G). */
+struct wsg_limits {
+    uint64_t max_frame;                 /* default 1M */
+    uint64_t max_message;               /* default 16M */
+    uint32_t max_connections;           /* overall; 0 = unlimited; default 10000 */
+    uint32_t max_connections_per_ip;    /* 0 = unlimited; default 0 */
+    uint32_t handshake_timeout_ms;      /* default 10 s */
+    uint32_t idle_timeout_ms;           /* 0 = never; default 0 */
+    uint32_t ping_interval_ms;          /* 0 = no keepalive pings; default 30 s */
+    uint32_t close_timeout_ms;          /* default 5 s */
+    uint64_t output_high_watermark;     /* default 4M */
+    enum wsg_slow_policy slow_policy;   /* default close */
+};
+
+struct wsg_tls_cfg {
+    char *certificate;
+    char *private_key;
+    char *ca_file;                      /* NULL: no client certificates */
+    bool verify_client;
+    int line;
+};
+
+struct wsg_listen_cfg {
+    char *address;                      /* "127.0.0.1", "::", "0.0.0.0" */
+    uint16_t port;
+    int backlog;                        /* default 511 */
+    struct wsg_tls_cfg *tls;            /* NULL: plain ws:// */
+    int line;
+};
+
+struct wsg_endpoint_cfg {
+    char *path;                         /* "/echo": exact match on the path */
+    char *module;                       /* "echo" → module_dir/echo.so */
+    const config_setting_t *options;    /* the module's group, or NULL */
+    char **subprotocols;                /* server's preference order */
+    size_t nsubprotocols;
+    bool subprotocol_required;          /* refuse clients with none in common */
+    char **allowed_origins;             /* none: every origin (and none) allowed */
+    size_t norigins;
+    struct wsg_limits limits;           /* global limits + endpoint overrides */
+    int line;
+};
+
+enum wsg_log_target {
+    WSG_LOG_STDERR,
+    WSG_LOG_SYSLOG,
+};
+
+struct wsg_config {
+    config_t lc;                        /* kept alive: endpoints point into it */
+    char *file;                         /* path, or "(embedded default)" */
+    struct wsg_listen_cfg *listen;
+    size_t nlisten;
+    char *module_dir;                   /* NULL: not set in the file */
+    struct wsg_limits limits;
+    int log_level;                      /* LOG_ERR .. LOG_DEBUG (syslog.h) */
+    enum wsg_log_target log_target;
+    struct wsg_endpoint_cfg *endpoints;
+    size_t nendpoints;
+};
+
+/* Load and check a configuration file.  On failure returns NULL and writes
+ * "file:line: message" into err ("file: strerror" if it cannot be read).
+ * @include is relative to the file's directory. */
+struct wsg_config *wsg_cfg_load_file(const char *path, char *err, size_t errlen);
+
+/* Same for a configuration held in memory; name is used in messages. */
+struct wsg_config *wsg_cfg_load_string(const char *text, const char *name,
+                                       char *err, size_t errlen);
+
+/* The embedded default: 127.0.0.1:8080, /echo (echo), /broadcast once the
+ * broadcast module exists. */
+const char *wsg_cfg_default_text(void);
+
+/* Endpoint whose path equals path (without query), or NULL. */
+const struct wsg_endpoint_cfg *wsg_cfg_find_endpoint(const struct wsg_config *cfg,
+                                                     const char *path, size_t len);
+
+void wsg_cfg_free(struct wsg_config *cfg);
+
+#endif

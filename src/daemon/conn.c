@@ -1,0 +1,520 @@
+/*
+ * conn.c - a WebSocket connection: frames in, messages to the module,
+ * messages out, keepalive, timeouts and the close handshake.
+ *
+ * States, in order (a connection only moves forward):
+ *   OPEN      messages flow both ways.
+ *   CLOSING   we sent a close frame and wait (close_timeout) for the
+ *             peer's; its data frames are ignored.
+ *   FLUSHING  no more frames will be parsed; once our output (ending with
+ *             a close frame) is written we shut our side down...
+ *   LINGER    ...and discard input until the peer's EOF or close_timeout,
+ *             so that closing never turns into a reset that could destroy
+ *             the close frame we just sent.
+ * The connection ends (module on_close, free, transport released) from an
+ * event callback only: from the bufferevent's event callback, or from the
+ * timer.  Module calls (wsg_conn_send, wsg_conn_close) never free, so a
+ * module may act on any connection from inside any callback.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "close.h"
+#include "frame.h"
+#include "log.h"
+#include "message.h"
+
+enum conn_state {
+    CONN_OPEN,
+    CONN_CLOSING,
+    CONN_FLUSHING,
+    CONN_LINGER,
+};
+
+struct wsg_conn {
+    struct bufferevent *bev;
+    struct wsg_endpoint *ep;
+    const struct wsg_limits *lim;
+    struct event *timer;
+    struct wsg_reader reader;
+
+    enum conn_state state;
+    bool opened;               /* on_open accepted it: on_close is owed */
+    bool close_sent;
+    bool over_low_mark;        /* told the module WSG_SEND_FULL */
+    bool ping_outstanding;
+    uint16_t close_code;       /* for on_close */
+
+    uint64_t last_rx_ms;       /* any bytes from the peer */
+    uint64_t last_data_ms;     /* a data message either way */
+    uint64_t ping_sent_ms;
+    uint64_t close_deadline_ms;
+
+    char *peer;
+    char *target;
+    char *subprotocol;
+    void *user;
+
+    wsg_conn_end_fn on_end;
+    void *end_arg;
+};
+
+static void conn_arm_timer(struct wsg_conn *c);
+static void conn_flush_then_linger(struct wsg_conn *c);
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static int
+conn_write_frame(struct wsg_conn *c, uint8_t opcode, const void *data, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct wsg_frame_header h = {.fin = true, .opcode = opcode, .payload_len = len};
+    uint8_t hdr[WSG_FRAME_MAX_HEADER];
+    size_t n = wsg_frame_write_header(hdr, sizeof(hdr), &h);
+    if (evbuffer_add(out, hdr, n) != 0)
+        return -1;
+    if (len > 0 && evbuffer_add(out, data, len) != 0)
+        return -1;
+    return 0;
+}
+
+static void
+conn_send_close_frame(struct wsg_conn *c, uint16_t code, const char *reason)
+{
+    uint8_t payload[WSG_CONTROL_MAX_PAYLOAD];
+    size_t len = wsg_close_build(payload, code, reason,
+                                 reason != NULL ? strlen(reason) : 0);
+    c->close_sent = true;
+    if (conn_write_frame(c, WSG_OP_CLOSE, payload, len) != 0)
+        log_warn("%s: cannot queue close frame: out of memory", c->peer);
+}
+
+size_t
+wsg_conn_pending(const struct wsg_conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+enum wsg_send_result
+wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type, const void *data,
+              size_t len)
+{
+    if (type != WSG_MESSAGE_TEXT && type != WSG_MESSAGE_BINARY)
+        return WSG_SEND_ERROR;
+    if (c->state != CONN_OPEN)
+        return WSG_SEND_CLOSED;
+
+    /* The watermark bounds what is queued before a message, so that one
+     * message up to max_message always goes to a reader that keeps up. */
+    size_t pending = wsg_conn_pending(c);
+    if (pending > 0 && pending + len > c->lim->output_high_watermark) {
+        if (c->lim->slow_policy == WSG_SLOW_DROP)
+            return WSG_SEND_DROPPED;
+        log_info("%s: output over %llu bytes, closing slow reader", c->peer,
+                 (unsigned long long)c->lim->output_high_watermark);
+        wsg_conn_close(c, WSG_CLOSE_POLICY_VIOLATION, "too slow");
+        return WSG_SEND_CLOSED;
+    }
+    if (conn_write_frame(c, (uint8_t)type, data, len) != 0)
+        return WSG_SEND_ERROR;
+    c->last_data_ms = now_ms();
+    if (pending + len > c->lim->output_high_watermark / 2) {
+        c->over_low_mark = true;
+        return WSG_SEND_FULL;
+    }
+    return WSG_SEND_OK;
+}
+
+void
+wsg_conn_close(struct wsg_conn *c, uint16_t code, const char *reason)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    if (!wsg_close_code_is_valid(code))
+        code = WSG_CLOSE_INTERNAL_ERROR;
+    conn_send_close_frame(c, code, reason);
+    c->close_code = code;
+    c->state = CONN_CLOSING;
+    c->close_deadline_ms = now_ms() + c->lim->close_timeout_ms;
+    conn_arm_timer(c);
+}
+
+/* _Fail the WebSocket Connection_ (RFC 6455 7.1.7): the input can no
+ * longer be trusted, so send the close and stop parsing at once. */
+static void
+conn_fail(struct wsg_conn *c, enum wsg_err err)
+{
+    uint16_t code = wsg_err_close_code(err);
+    log_info("%s: %s, closing with %u", c->peer, wsg_strerror(err), code);
+    if (!c->close_sent) {
+        conn_send_close_frame(c, code, wsg_strerror(err));
+        c->close_code = code;
+    }
+    conn_flush_then_linger(c);
+}
+
+/* ---- accessors of the module API -------------------------------------- */
+
+void
+wsg_conn_set_data(struct wsg_conn *c, void *data)
+{
+    c->user = data;
+}
+
+void *
+wsg_conn_get_data(const struct wsg_conn *c)
+{
+    return c->user;
+}
+
+const char *
+wsg_conn_peer(const struct wsg_conn *c)
+{
+    return c->peer;
+}
+
+const char *
+wsg_conn_target(const struct wsg_conn *c)
+{
+    return c->target;
+}
+
+const char *
+wsg_conn_subprotocol(const struct wsg_conn *c)
+{
+    return c->subprotocol;
+}
+
+/* ---- ending ------------------------------------------------------------ */
+
+static void
+conn_end(struct wsg_conn *c, uint16_t code)
+{
+    if (c->opened && c->ep->mod->on_close != NULL) {
+        c->opened = false;
+        c->ep->mod->on_close(c, code, c->ep->state);
+    }
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    event_free(c->timer);
+    wsg_reader_free(&c->reader);
+    wsg_endpoint_unref(c->ep);
+    free(c->peer);
+    free(c->target);
+    free(c->subprotocol);
+    c->on_end(c, c->end_arg);
+    free(c);
+}
+
+static void
+conn_start_linger(struct wsg_conn *c)
+{
+    c->state = CONN_LINGER;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    c->close_deadline_ms = now_ms() + c->lim->close_timeout_ms;
+    conn_arm_timer(c);
+}
+
+static void
+conn_flush_then_linger(struct wsg_conn *c)
+{
+    c->state = CONN_FLUSHING;
+    if (wsg_conn_pending(c) == 0) {
+        conn_start_linger(c);
+        return;
+    }
+    c->close_deadline_ms = now_ms() + c->lim->close_timeout_ms;
+    conn_arm_timer(c);
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static void
+conn_on_close_frame(struct wsg_conn *c, const struct wsg_msg *m)
+{
+    if (!c->close_sent) {
+        /* Echo the peer's code (RFC 6455 5.5.1); an empty close gets an
+         * empty close back. */
+        uint16_t code = m->close_code == WSG_CLOSE_NO_STATUS ? 0 : m->close_code;
+        conn_send_close_frame(c, code, NULL);
+        c->close_code = m->close_code;
+    }
+    conn_flush_then_linger(c);
+}
+
+static void
+conn_on_message(struct wsg_conn *c, const struct wsg_msg *m)
+{
+    switch (m->opcode) {
+    case WSG_OP_TEXT:
+    case WSG_OP_BINARY:
+        if (c->state != CONN_OPEN)
+            return; /* data after our close is ignored (RFC 6455 5.5.1) */
+        c->last_data_ms = now_ms();
+        struct wsg_message msg = {
+            .type = (enum wsg_message_type)m->opcode, .data = m->data, .len = m->len,
+        };
+        c->ep->mod->on_message(c, &msg, c->ep->state);
+        break;
+    case WSG_OP_PING:
+        if (c->state == CONN_OPEN
+            && conn_write_frame(c, WSG_OP_PONG, m->data, m->len) != 0)
+            log_warn("%s: cannot queue pong: out of memory", c->peer);
+        break;
+    case WSG_OP_PONG:
+        c->ping_outstanding = false; /* unsolicited pongs are fine too */
+        break;
+    case WSG_OP_CLOSE:
+        conn_on_close_frame(c, m);
+        break;
+    }
+}
+
+static bool
+conn_parsing(const struct wsg_conn *c)
+{
+    return c->state == CONN_OPEN || c->state == CONN_CLOSING;
+}
+
+/* Feed the buffered input to the reader, zero-copy: the reader unmasks
+ * straight from the evbuffer's chains into the message. */
+static void
+conn_process_input(struct wsg_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    c->last_rx_ms = now_ms();
+
+    while (conn_parsing(c) && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v[8];
+        int n = evbuffer_peek(in, -1, NULL, v, 8);
+        if (n > 8)
+            n = 8;
+        size_t used_total = 0;
+        for (int i = 0; i < n && conn_parsing(c); i++) {
+            const uint8_t *p = v[i].iov_base;
+            size_t left = v[i].iov_len;
+            while (left > 0 && conn_parsing(c)) {
+                struct wsg_msg m;
+                size_t used = 0;
+                enum wsg_err err = wsg_reader_feed(&c->reader, p, left, &used, &m);
+                p += used;
+                left -= used;
+                used_total += used;
+                if (err == WSG_OK)
+                    conn_on_message(c, &m);
+                else if (err != WSG_ERR_INCOMPLETE)
+                    conn_fail(c, err);
+            }
+        }
+        evbuffer_drain(in, used_total);
+    }
+    if (!conn_parsing(c))
+        evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* ---- bufferevent and timer callbacks ------------------------------------ */
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_process_input(arg);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct wsg_conn *c = arg;
+    (void)bev;
+    if (c->state == CONN_FLUSHING && wsg_conn_pending(c) == 0) {
+        conn_start_linger(c);
+        return;
+    }
+    if (c->over_low_mark && c->state == CONN_OPEN) {
+        c->over_low_mark = false;
+        if (c->ep->mod->on_drain != NULL)
+            c->ep->mod->on_drain(c, c->ep->state);
+    }
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct wsg_conn *c = arg;
+    (void)bev;
+    if (c->state == CONN_LINGER) {
+        conn_end(c, c->close_code);
+        return;
+    }
+    if (what & BEV_EVENT_ERROR)
+        log_debug("%s: connection error: %s", c->peer, strerror(errno));
+    else
+        log_debug("%s: peer closed the connection without a close frame", c->peer);
+    conn_end(c, c->close_sent ? c->close_code : WSG_CLOSE_ABNORMAL);
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wsg_conn *c = arg;
+    uint64_t now = now_ms();
+    (void)fd, (void)what;
+
+    if (c->state != CONN_OPEN) {
+        if (now < c->close_deadline_ms) {
+            conn_arm_timer(c);
+            return;
+        }
+        if (c->state != CONN_LINGER)
+            log_info("%s: no close handshake within close_timeout, dropping", c->peer);
+        conn_end(c, c->close_code);
+        return;
+    }
+
+    const struct wsg_limits *lim = c->lim;
+    if (lim->idle_timeout_ms > 0 && now - c->last_data_ms >= lim->idle_timeout_ms) {
+        log_info("%s: idle for %u ms, closing", c->peer, lim->idle_timeout_ms);
+        wsg_conn_close(c, WSG_CLOSE_GOING_AWAY, "idle timeout");
+        return;
+    }
+    if (lim->ping_interval_ms > 0) {
+        if (c->ping_outstanding && now - c->ping_sent_ms >= lim->ping_interval_ms) {
+            log_info("%s: no pong within %u ms, closing", c->peer, lim->ping_interval_ms);
+            wsg_conn_close(c, WSG_CLOSE_GOING_AWAY, "ping timeout");
+            return;
+        }
+        if (!c->ping_outstanding && now - c->last_rx_ms >= lim->ping_interval_ms) {
+            conn_write_frame(c, WSG_OP_PING, NULL, 0);
+            c->ping_outstanding = true;
+            c->ping_sent_ms = now;
+        }
+    }
+    conn_arm_timer(c);
+}
+
+/* One timer per connection, set for the nearest deadline.  Activity only
+ * moves timestamps; the timer re-arms itself when it fires early, which
+ * keeps event_add() off the per-frame path. */
+static void
+conn_arm_timer(struct wsg_conn *c)
+{
+    uint64_t now = now_ms();
+    uint64_t next = UINT64_MAX;
+    const struct wsg_limits *lim = c->lim;
+
+    if (c->state == CONN_OPEN) {
+        if (lim->idle_timeout_ms > 0)
+            next = c->last_data_ms + lim->idle_timeout_ms;
+        if (lim->ping_interval_ms > 0) {
+            uint64_t t = (c->ping_outstanding ? c->ping_sent_ms : c->last_rx_ms)
+                         + lim->ping_interval_ms;
+            if (t < next)
+                next = t;
+        }
+    } else {
+        next = c->close_deadline_ms;
+    }
+    if (next == UINT64_MAX) {
+        evtimer_del(c->timer);
+        return;
+    }
+    uint64_t delay = next > now ? next - now : 0;
+    struct timeval tv = {.tv_sec = (time_t)(delay / 1000),
+                         .tv_usec = (suseconds_t)(delay % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
+/* ---- life -------------------------------------------------------------- */
+
+static char *
+dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+struct wsg_conn *
+wsg_conn_start(const struct wsg_conn_params *p)
+{
+    struct wsg_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->timer = evtimer_new(p->base, conn_timer_cb, c);
+    c->peer = strdup(p->peer);
+    c->target = strdup(p->target);
+    c->subprotocol = dup_or_null(p->subprotocol);
+    if (c->timer == NULL || c->peer == NULL || c->target == NULL
+        || (p->subprotocol != NULL && c->subprotocol == NULL)) {
+        if (c->timer != NULL)
+            event_free(c->timer);
+        free(c->peer);
+        free(c->target);
+        free(c->subprotocol);
+        free(c);
+        return NULL;
+    }
+    c->bev = p->bev;
+    c->ep = p->ep;
+    wsg_endpoint_ref(c->ep);
+    c->lim = &c->ep->cfg->limits;
+    c->on_end = p->on_end;
+    c->end_arg = p->end_arg;
+    c->last_rx_ms = c->last_data_ms = now_ms();
+
+    struct wsg_reader_limits rl = {
+        .role = WSG_ROLE_SERVER,
+        .rsv_allowed = 0,
+        .max_frame = c->lim->max_frame,
+        .max_message = c->lim->max_message,
+    };
+    wsg_reader_init(&c->reader, &rl);
+
+    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, c->lim->output_high_watermark / 2, 0);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+
+    c->opened = true;
+    if (c->ep->mod->on_open != NULL) {
+        int code = c->ep->mod->on_open(c, c->ep->state);
+        if (code != 0) {
+            c->opened = false; /* refused: no on_close for it */
+            wsg_conn_close(c, (uint16_t)code, "refused");
+        }
+    }
+    conn_arm_timer(c);
+    /* A first frame sent with the handshake is already buffered and no
+     * read event will announce it. */
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        conn_process_input(c);
+    return c;
+}
+
+void
+wsg_conn_shutdown(struct wsg_conn *c)
+{
+    wsg_conn_close(c, WSG_CLOSE_GOING_AWAY, "server shutting down");
+}
+
+void
+wsg_conn_abort(struct wsg_conn *c)
+{
+    conn_end(c, c->close_sent ? c->close_code : WSG_CLOSE_ABNORMAL);
+}

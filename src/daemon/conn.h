@@ -1,0 +1,45 @@
+/*
+ * conn.h - one WebSocket connection after the handshake (server role).
+ *
+ * conn.c speaks only to a bufferevent and to the protocol core: whoever
+ * did the handshake hands over the bufferevent with wsg_conn_start() and
+ * gets it back through the end callback, called exactly once when the
+ * connection is over (never from inside a wsg_conn_* call made by a
+ * module).  That keeps evhttp, TLS and a future HTTP/2 stream out of here.
+ */
+#ifndef WSG_DAEMON_CONN_H
+#define WSG_DAEMON_CONN_H
+
+#include <stdint.h>
+
+#include "module.h"
+#include "wsgate/conn.h"
+
+struct bufferevent;
+struct event_base;
+
+typedef void (*wsg_conn_end_fn)(struct wsg_conn *c, void *arg);
+
+struct wsg_conn_params {
+    struct event_base *base;
+    struct bufferevent *bev;      /* input may already hold frames */
+    struct wsg_endpoint *ep;      /* the connection takes a reference */
+    const char *peer;             /* copied */
+    const char *target;           /* copied */
+    const char *subprotocol;      /* copied; NULL for none */
+    wsg_conn_end_fn on_end;       /* release the transport */
+    void *end_arg;
+};
+
+/* Take over the bufferevent, call the module's on_open and process any
+ * input already buffered.  NULL on allocation failure (nothing taken). */
+struct wsg_conn *wsg_conn_start(const struct wsg_conn_params *p);
+
+/* Server going away: close with 1001 and wait for the peer's close. */
+void wsg_conn_shutdown(struct wsg_conn *c);
+
+/* Tear down now, without a close handshake (the transport is being freed
+ * under us).  Calls on_close (1006) and the end callback. */
+void wsg_conn_abort(struct wsg_conn *c);
+
+#endif

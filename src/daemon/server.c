@@ -1,0 +1,219 @@
+/*
+ * server.c - the HTTP front end: listeners, plain routes (/healthz, 404),
+ * dispatch of endpoint paths to upgrade.c, and graceful stop.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "upgrade.h"
+
+void
+wsg_http_reply(struct evhttp_request *req, int status, const char *reason,
+               const char *body)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf != NULL && body != NULL)
+        evbuffer_add_printf(buf, "%s\n", body);
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+                      "Content-Type", "text/plain; charset=utf-8");
+    evhttp_send_reply(req, status, reason, buf);
+    if (buf != NULL)
+        evbuffer_free(buf);
+}
+
+static struct wsg_endpoint *
+find_endpoint(struct wsg_server *srv, const char *path)
+{
+    const struct wsg_endpoint_cfg *ecfg = wsg_cfg_find_endpoint(srv->cfg, path, strlen(path));
+    if (ecfg == NULL)
+        return NULL;
+    return srv->eps[ecfg - srv->cfg->endpoints];
+}
+
+static void
+server_request(struct evhttp_request *req, void *arg)
+{
+    struct wsg_server *srv = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    if (path == NULL || *path == '\0')
+        path = "/";
+
+    if (strcmp(path, "/healthz") == 0) {
+        if (srv->stopping)
+            wsg_http_reply(req, 503, "Service Unavailable", "stopping");
+        else
+            wsg_http_reply(req, 200, "OK", "ok");
+        return;
+    }
+    struct wsg_endpoint *ep = find_endpoint(srv, path);
+    if (ep == NULL) {
+        wsg_http_reply(req, 404, "Not Found", "no such endpoint");
+        return;
+    }
+    if (srv->stopping) {
+        wsg_http_reply(req, 503, "Service Unavailable", "stopping");
+        return;
+    }
+    wsg_upgrade(srv, req, ep);
+}
+
+static int
+server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
+              char *err, size_t errlen)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+    };
+    struct addrinfo *ai;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", l->port);
+    int rc = getaddrinfo(l->address, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:%d: listen address \"%s\": %s", srv->cfg->file,
+                 l->line, l->address, gai_strerror(rc));
+        return -1;
+    }
+    unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
+    if (ai->ai_family == AF_INET6)
+        flags |= LEV_OPT_BIND_IPV6ONLY;
+    struct evconnlistener *lev = evconnlistener_new_bind(srv->base, NULL, NULL, flags,
+                                                         l->backlog, ai->ai_addr,
+                                                         (int)ai->ai_addrlen);
+    int saved = errno;
+    bool v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    if (lev == NULL) {
+        snprintf(err, errlen, "%s:%d: cannot listen on %s port %u: %s", srv->cfg->file,
+                 l->line, l->address, l->port, strerror(saved));
+        return -1;
+    }
+    struct evhttp_bound_socket *b = evhttp_bind_listener(srv->http, lev);
+    if (b == NULL) {
+        evconnlistener_free(lev);
+        snprintf(err, errlen, "%s:%d: cannot serve HTTP on %s port %u", srv->cfg->file,
+                 l->line, l->address, l->port);
+        return -1;
+    }
+    srv->bound[srv->nbound++] = b;
+    log_notice("listening on ws://%s%s%s:%u", v6 ? "[" : "", l->address, v6 ? "]" : "",
+               l->port);
+    return 0;
+}
+
+struct wsg_server *
+wsg_server_new(struct event_base *base, struct wsg_config *cfg,
+               struct wsg_endpoint **eps, char *err, size_t errlen)
+{
+    struct wsg_server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->base = base;
+    srv->cfg = cfg;
+    srv->eps = eps;
+    TAILQ_INIT(&srv->sessions);
+    srv->per_ip = wsg_ipcount_new();
+    srv->http = evhttp_new(base);
+    srv->bound = calloc(cfg->nlisten, sizeof(*srv->bound));
+    if (srv->per_ip == NULL || srv->http == NULL || srv->bound == NULL) {
+        snprintf(err, errlen, "out of memory");
+        wsg_server_free(srv);
+        return NULL;
+    }
+    struct timeval hs = {
+        .tv_sec = cfg->limits.handshake_timeout_ms / 1000,
+        .tv_usec = (cfg->limits.handshake_timeout_ms % 1000) * 1000,
+    };
+    evhttp_set_timeout_tv(srv->http, &hs);
+    evhttp_set_max_headers_size(srv->http, 8192);
+    evhttp_set_max_body_size(srv->http, 4096);
+    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+                               EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                               EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(srv->http, server_request, srv);
+
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        if (cfg->listen[i].tls != NULL) {
+            snprintf(err, errlen, "%s:%d: TLS listeners are not supported yet",
+                     cfg->file, cfg->listen[i].tls->line);
+            wsg_server_free(srv);
+            return NULL;
+        }
+        if (server_listen(srv, &cfg->listen[i], err, errlen) != 0) {
+            wsg_server_free(srv);
+            return NULL;
+        }
+    }
+    return srv;
+}
+
+static void
+server_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct wsg_server *srv = arg;
+    (void)fd, (void)what;
+    log_notice("%u connections did not finish closing in time, dropping them",
+               srv->nsessions);
+    event_base_loopexit(srv->base, NULL);
+}
+
+void
+wsg_server_stop(struct wsg_server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    for (size_t i = 0; i < srv->nbound; i++)
+        evhttp_del_accept_socket(srv->http, srv->bound[i]);
+    srv->nbound = 0;
+    log_notice("stopping: closing %u connections", srv->nsessions);
+    if (srv->nsessions == 0) {
+        event_base_loopexit(srv->base, NULL);
+        return;
+    }
+    struct wsg_session *s;
+    TAILQ_FOREACH(s, &srv->sessions, link)
+        wsg_session_shutdown(s);
+    uint32_t ms = srv->cfg->limits.close_timeout_ms + 1000;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    srv->stop_timer = evtimer_new(srv->base, server_stop_timeout, srv);
+    if (srv->stop_timer == NULL || evtimer_add(srv->stop_timer, &tv) != 0)
+        event_base_loopexit(srv->base, NULL);
+}
+
+void
+wsg_server_session_ended(struct wsg_server *srv)
+{
+    if (srv->stopping && srv->nsessions == 0)
+        event_base_loopexit(srv->base, NULL);
+}
+
+void
+wsg_server_free(struct wsg_server *srv)
+{
+    if (srv == NULL)
+        return;
+    while (!TAILQ_EMPTY(&srv->sessions))
+        wsg_session_abort(TAILQ_FIRST(&srv->sessions));
+    if (srv->http != NULL)
+        evhttp_free(srv->http);
+    if (srv->stop_timer != NULL)
+        event_free(srv->stop_timer);
+    free(srv->bound);
+    wsg_ipcount_free(srv->per_ip);
+    free(srv);
+}

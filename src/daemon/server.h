@@ -1,0 +1,51 @@
+/*
+ * server.h - the HTTP front end: listeners, plain HTTP routes, the
+ * WebSocket sessions it handed off, and graceful stop.
+ */
+#ifndef WSG_DAEMON_SERVER_H
+#define WSG_DAEMON_SERVER_H
+
+#include <stdbool.h>
+#include <sys/queue.h>
+
+#include "config.h"
+#include "ipcount.h"
+#include "module.h"
+
+struct event_base;
+struct evhttp;
+struct event;
+struct evhttp_bound_socket;
+struct wsg_session;
+
+TAILQ_HEAD(wsg_session_list, wsg_session);
+
+struct wsg_server {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket **bound; /* one per listener */
+    size_t nbound;
+    struct wsg_config *cfg;
+    struct wsg_endpoint **eps;          /* one per cfg->endpoints[i] */
+    struct wsg_session_list sessions;   /* upgraded connections */
+    unsigned nsessions;
+    struct wsg_ipcount *per_ip;
+    bool stopping;
+    struct event *stop_timer;
+};
+
+/* Bind every listener and start serving; NULL with a message in err. */
+struct wsg_server *wsg_server_new(struct event_base *base, struct wsg_config *cfg,
+                                  struct wsg_endpoint **eps, char *err, size_t errlen);
+
+/* Stop accepting, close every WebSocket with 1001 and break the event
+ * loop once they are gone or the close timeout has passed. */
+void wsg_server_stop(struct wsg_server *srv);
+
+/* Free the front end; sessions still open are torn down. */
+void wsg_server_free(struct wsg_server *srv);
+
+/* Called by upgrade.c when a session ends. */
+void wsg_server_session_ended(struct wsg_server *srv);
+
+#endif

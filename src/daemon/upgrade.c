@@ -1,0 +1,291 @@
+/*
+ * upgrade.c - the server handshake on an endpoint path, and the hand-off
+ * of the socket from evhttp to a WebSocket connection (conn.c).
+ *
+ * libevent 2.1's evhttp cannot detach a connection, so a session keeps the
+ * evhttp_connection and lets it own the bufferevent and the socket; the
+ * connection object only borrows the bufferevent.  The sequence matters
+ * and is explained in DESIGN.md ("Things that bite"): reply_start before
+ * taking the callbacks, no evhttp timeouts afterwards, buffered early
+ * frames processed at once, and evhttp_connection_free() as the only
+ * teardown.  All of that lives in this file and nowhere else.
+ */
+#include "upgrade.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/http_struct.h> /* HTTP version of the request */
+#include <event2/keyvalq_struct.h>
+
+#include "conn.h"
+#include "handshake.h"
+#include "log.h"
+
+static const char *
+status_reason(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+static void
+refuse(struct evhttp_request *req, int status, const char *peer, const char *why)
+{
+    const char *target = evhttp_request_get_uri(req);
+    log_info("%s: refused handshake for %s: %d %s", peer, target, status, why);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    if (status == 426) {
+        evhttp_add_header(out, "Upgrade", "websocket");
+        evhttp_add_header(out, "Sec-WebSocket-Version", "13");
+    }
+    evhttp_add_header(out, "Connection", "close");
+    wsg_http_reply(req, status, status_reason(status), why);
+}
+
+static size_t
+collect_headers(struct evhttp_request *req, struct wsg_header *hdrs, size_t max,
+                bool *too_many)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evkeyval *kv;
+    size_t n = 0;
+    *too_many = false;
+    TAILQ_FOREACH(kv, in, next) {
+        if (n == max) {
+            *too_many = true;
+            break;
+        }
+        hdrs[n++] = (struct wsg_header){
+            .name = kv->key, .name_len = strlen(kv->key),
+            .value = kv->value, .value_len = strlen(kv->value),
+        };
+    }
+    return n;
+}
+
+static bool
+origin_allowed(const struct wsg_endpoint_cfg *ecfg, const struct wsg_hs_info *info)
+{
+    if (ecfg->norigins == 0)
+        return true;
+    for (size_t i = 0; i < ecfg->norigins; i++) {
+        const char *allowed = ecfg->allowed_origins[i];
+        if (strcmp(allowed, "*") == 0)
+            return true;
+        if (info->origin != NULL && strlen(allowed) == info->origin_len
+            && strncasecmp(allowed, info->origin, info->origin_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- session life ------------------------------------------------------- */
+
+static void
+session_release(struct wsg_session *s)
+{
+    struct wsg_server *srv = s->srv;
+    TAILQ_REMOVE(&srv->sessions, s, link);
+    srv->nsessions--;
+    s->ep->connections--;
+    wsg_ipcount_remove(srv->per_ip, s->addr);
+    wsg_endpoint_unref(s->ep);
+    if (s->evcon != NULL) {
+        evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+        evhttp_connection_free(s->evcon); /* frees the request, bufferevent, socket */
+    }
+    free(s);
+    wsg_server_session_ended(srv);
+}
+
+static void
+session_conn_ended(struct wsg_conn *c, void *arg)
+{
+    struct wsg_session *s = arg;
+    (void)c;
+    s->conn = NULL;
+    session_release(s);
+}
+
+/* evhttp frees the connection under us (evhttp_free at a forced stop). */
+static void
+session_evcon_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct wsg_session *s = arg;
+    (void)evcon;
+    s->evcon = NULL;
+    if (s->conn != NULL)
+        wsg_conn_abort(s->conn); /* ends in session_conn_ended */
+}
+
+void
+wsg_session_abort(struct wsg_session *s)
+{
+    wsg_conn_abort(s->conn);
+}
+
+void
+wsg_session_shutdown(struct wsg_session *s)
+{
+    wsg_conn_shutdown(s->conn);
+}
+
+/* ---- the handshake ------------------------------------------------------ */
+
+static void
+peer_of(struct evhttp_connection *evcon, char *addr, size_t addrlen,
+        char *peer, size_t peerlen)
+{
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evcon, &host, &port);
+    snprintf(addr, addrlen, "%s", host != NULL ? host : "?");
+    if (strchr(addr, ':') != NULL)
+        snprintf(peer, peerlen, "[%s]:%u", addr, port);
+    else
+        snprintf(peer, peerlen, "%s:%u", addr, port);
+}
+
+static enum wsg_err
+check_request(struct evhttp_request *req, struct wsg_hs_info *info,
+              struct wsg_header *hdrs, size_t *nhdrs)
+{
+    bool too_many;
+    *nhdrs = collect_headers(req, hdrs, WSG_HS_MAX_HEADERS, &too_many);
+    if (too_many)
+        return WSG_ERR_HS_TOO_LARGE;
+    const char *method;
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET: method = "GET"; break;
+    case EVHTTP_REQ_HEAD: method = "HEAD"; break;
+    default: method = "OTHER"; break;
+    }
+    return wsg_hs_check_request(method, strlen(method), req->major, req->minor,
+                                hdrs, *nhdrs, info);
+}
+
+static bool
+admit(struct wsg_server *srv, struct wsg_endpoint *ep, const char *addr)
+{
+    const struct wsg_limits *glim = &srv->cfg->limits;
+    unsigned ep_max = ep->cfg->limits.max_connections;
+    if ((glim->max_connections > 0 && srv->nsessions >= glim->max_connections)
+        || (ep_max > 0 && ep->connections >= ep_max))
+        return false;
+    return wsg_ipcount_add(srv->per_ip, addr, glim->max_connections_per_ip) == 0;
+}
+
+void
+wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpoint *ep)
+{
+    const struct wsg_endpoint_cfg *ecfg = ep->cfg;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char addr[64], peer[80];
+    peer_of(evcon, addr, sizeof(addr), peer, sizeof(peer));
+
+    struct wsg_header hdrs[WSG_HS_MAX_HEADERS];
+    size_t nhdrs;
+    struct wsg_hs_info info;
+    enum wsg_err err = check_request(req, &info, hdrs, &nhdrs);
+    if (err != WSG_OK && err != WSG_ERR_HS_TOO_LARGE
+        && !wsg_hs_header_has_token(hdrs, nhdrs, "Upgrade", "websocket")) {
+        /* Not asking for a WebSocket at all: say how to (RFC 6455 4.2.2,
+         * 426 with the version we speak). */
+        refuse(req, 426, peer, "this is a WebSocket endpoint: Upgrade: websocket required");
+        return;
+    }
+    if (err != WSG_OK) {
+        refuse(req, wsg_err_http_status(err), peer, wsg_strerror(err));
+        return;
+    }
+    if (!origin_allowed(ecfg, &info)) {
+        refuse(req, 403, peer, wsg_strerror(WSG_ERR_HS_ORIGIN));
+        return;
+    }
+    const char *protocol = NULL;
+    if (ecfg->nsubprotocols > 0) {
+        int i = wsg_hs_select_subprotocol(hdrs, nhdrs,
+                                          (const char *const *)ecfg->subprotocols,
+                                          ecfg->nsubprotocols);
+        if (i >= 0)
+            protocol = ecfg->subprotocols[i];
+        else if (ecfg->subprotocol_required) {
+            refuse(req, 400, peer, wsg_strerror(WSG_ERR_HS_SUBPROTOCOL_REQUIRED));
+            return;
+        }
+    }
+    if (!admit(srv, ep, addr)) {
+        refuse(req, 503, peer, wsg_strerror(WSG_ERR_TOO_MANY_CONNECTIONS));
+        return;
+    }
+
+    struct wsg_session *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        wsg_ipcount_remove(srv->per_ip, addr);
+        refuse(req, 503, peer, wsg_strerror(WSG_ERR_NOMEM));
+        return;
+    }
+    s->srv = srv;
+    s->evcon = evcon;
+    s->ep = ep;
+    wsg_endpoint_ref(ep);
+    ep->connections++;
+    snprintf(s->addr, sizeof(s->addr), "%s", addr);
+    TAILQ_INSERT_TAIL(&srv->sessions, s, link);
+    srv->nsessions++;
+
+    char accept[WSG_HS_ACCEPT_LEN + 1];
+    wsg_hs_accept_key(info.key, WSG_HS_KEY_LEN, accept);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Upgrade", "websocket");
+    evhttp_add_header(out, "Connection", "Upgrade");
+    evhttp_add_header(out, "Sec-WebSocket-Accept", accept);
+    if (protocol != NULL)
+        evhttp_add_header(out, "Sec-WebSocket-Protocol", protocol);
+    /* Queues the 101 and resets the bufferevent's callbacks to evhttp's:
+     * only after it may the connection take them over. */
+    evhttp_send_reply_start(req, 101, "Switching Protocols");
+
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    evhttp_connection_set_closecb(evcon, session_evcon_closed, s);
+    int one = 1;
+    setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    struct wsg_conn_params p = {
+        .base = srv->base,
+        .bev = bev,
+        .ep = ep,
+        .peer = peer,
+        .target = evhttp_request_get_uri(req),
+        .subprotocol = protocol,
+        .on_end = session_conn_ended,
+        .end_arg = s,
+    };
+    log_debug("%s: upgraded %s%s%s", peer, p.target,
+              protocol != NULL ? " subprotocol " : "", protocol != NULL ? protocol : "");
+    s->conn = wsg_conn_start(&p);
+    if (s->conn == NULL) {
+        log_warn("%s: out of memory for a new connection", peer);
+        session_release(s);
+        return;
+    }
+    /* The request's header lists are not needed any more: give the memory
+     * back while the connection lives on. */
+    evhttp_clear_headers(evhttp_request_get_input_headers(req));
+}

@@ -1,0 +1,36 @@
+/*
+ * upgrade.h - server handshake and hand-off to a WebSocket connection.
+ */
+#ifndef WSG_DAEMON_UPGRADE_H
+#define WSG_DAEMON_UPGRADE_H
+
+#include "server.h"
+
+struct evhttp_request;
+struct evhttp_connection;
+
+/* An upgraded connection as the front end sees it: the evhttp connection
+ * that owns the socket and the WebSocket connection that uses it. */
+struct wsg_session {
+    TAILQ_ENTRY(wsg_session) link;
+    struct wsg_server *srv;
+    struct evhttp_connection *evcon;  /* NULL once evhttp is freeing it */
+    struct wsg_conn *conn;            /* NULL once the connection ended */
+    struct wsg_endpoint *ep;          /* a reference */
+    char addr[64];                    /* peer address, for per-IP counts */
+};
+
+/* Answer a request for an endpoint's path: refuse it with the right HTTP
+ * status, or switch protocols and start a connection (a session). */
+void wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req,
+                 struct wsg_endpoint *ep);
+
+/* Graceful: close 1001.  Abort: tear down now. */
+void wsg_session_shutdown(struct wsg_session *s);
+void wsg_session_abort(struct wsg_session *s);
+
+/* A plain-text reply (server.c). */
+void wsg_http_reply(struct evhttp_request *req, int status, const char *reason,
+                    const char *body);
+
+#endif
