@@ -858,6 +858,8 @@ set_endpoints(struct wsg_cfg_parser *p, const config_setting_t *s,
         ep->limits = cfg->limits;
         if (parse_group(p, e, &wsg_endpoint_group, ep) != 0)
             return -1;
+        const config_setting_t *mod = config_setting_get_member(e, "module");
+        ep->module_line = mod != NULL ? (int)config_setting_source_line(mod) : ep->line;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->endpoints[j].path, ep->path) != 0)
                 continue;

@@ -66,7 +66,8 @@ struct wsg_endpoint_cfg {
     char **allowed_origins;             /* none: every origin (and none) allowed */
     size_t norigins;
     struct wsg_limits limits;           /* global limits + endpoint overrides */
-    int line;
+    int line;                           /* of the endpoint's group */
+    int module_line;                    /* of its module key, for loader errors */
 };
 
 enum wsg_log_target {

@@ -142,7 +142,7 @@ endpoint_create(struct wsg_config *cfg, const struct wsg_endpoint_cfg *ecfg,
     struct wsg_loaded_module *lm = module_load(wsg_module_dir(cfg), ecfg->module,
                                                why, sizeof(why));
     if (lm == NULL) {
-        snprintf(err, errlen, "%s:%d: %s", cfg->file, ecfg->line, why);
+        snprintf(err, errlen, "%s:%d: %s", cfg->file, ecfg->module_line, why);
         return NULL;
     }
     struct wsg_endpoint *ep = calloc(1, sizeof(*ep));

@@ -140,6 +140,40 @@ class CommandLine(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn("%s:%d:" % (path, line_of(text, "bogus_setting")), err)
 
+    # -- the module loader: third-party modules it must refuse
+    def loader_config(self, module, **settings):
+        test_dir = os.environ.get("WSG_TEST_MODULE_DIR")
+        if not test_dir or not os.path.isdir(test_dir):
+            self.skipTest("WSG_TEST_MODULE_DIR not set (make check sets it)")
+        return self.good_config(module_dir=test_dir,
+                                endpoints=[endpoint("/m", module, **settings)])
+
+    def test_t_module_built_for_another_abi_is_refused(self):
+        text = self.loader_config("bad_abi")
+        err = self.check_rejected(text, {line_of(text, '"bad_abi"')})
+        self.assertRegex(err, r"ABI 1001.*ABI 1\b")
+
+    def test_t_shared_object_without_descriptor_is_refused(self):
+        text = self.loader_config("no_symbol")
+        err = self.check_rejected(text, {line_of(text, '"no_symbol"')})
+        self.assertIn('does not export "wsg_module"', err)
+
+    def test_t_module_refusing_its_options_names_the_options_line(self):
+        text = self.loader_config("bad_options", options={"ok": 1, "nope": 2})
+        err = self.check_rejected(text, set(range(line_of(text, '"bad_options"'),
+                                                  line_of(text, "nope") + 1)))
+        self.assertIn('unknown option "nope"', err)
+
+    # -- the embedded default, straight from the build tree, any directory
+    def test_t_without_c_uses_the_embedded_default_from_any_directory(self):
+        if os.path.exists("/etc/wsgate/wsgated.conf") or \
+           os.path.exists("/usr/local/etc/wsgate/wsgated.conf"):
+            self.skipTest("an installed configuration would be used instead")
+        code, out, err = self.run_daemon("-t")
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("(embedded default)", out + err)
+        self.assertRegex(out + err, OK_RE)
+
     def test_v_prints_version(self):
         code, out, err = self.run_daemon("-v")
         self.assertEqual(code, 0, out + err)
