@@ -15,10 +15,11 @@
  *     delivered in the call that completes its header.
  *   - len + (what is left of the current frame) <= max_message, and fits a
  *     size_t: checked when the header arrives, before a byte is allocated.
- *   - The buffer grows only as payload bytes really arrive, doubling but
- *     never past the end of the current frame (beyond a 256-byte floor):
- *     a peer announcing a huge frame and trickling it costs us at most
- *     about twice what it has actually sent.
+ *   - The buffer grows only as payload bytes really arrive, doubling (from
+ *     a 256-byte floor, never past max_message): a peer announcing a huge
+ *     frame and trickling it costs us at most about twice what it has
+ *     actually sent, and a message in many small fragments costs
+ *     O(log n) reallocations, not one per fragment.
  *   - For an uncompressed text message, utf8 has seen exactly buf[0..len).
  *   - delivered means buf holds the message last handed out; it is
  *     recycled at the start of the next feed, not before, because the
@@ -233,27 +234,23 @@ reader_header(struct wsg_reader *r, const uint8_t *in, size_t avail,
     return reader_frame_begin(r);
 }
 
-/* Make room for n more message bytes.  Growth doubles but stops at the
- * end of the current frame, so the capacity follows what has arrived,
- * not what the peer claims it will send. */
+/* Make room for n more message bytes, n of which have arrived: doubling
+ * keeps the capacity under twice what the peer has really sent, whatever
+ * it claims it will send. */
 static enum wsg_err
 reader_reserve(struct wsg_reader *r, size_t n)
 {
     size_t need = r->len + n;   /* no overflow: reader_frame_begin */
-    size_t frame_end;
     size_t cap;
     uint8_t *p;
 
     if (need <= r->cap)
         return WSG_OK;
-    frame_end = r->len + (size_t)(r->fh.payload_len - r->payload_pos);
     cap = r->cap > 0 ? r->cap : WSG_READER_MIN_ALLOC;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
-    if (cap > frame_end)
-        cap = frame_end;
-    if (cap < WSG_READER_MIN_ALLOC)
-        cap = WSG_READER_MIN_ALLOC;
+    if (r->max_message > 0 && cap > r->max_message)
+        cap = need > r->max_message ? need : (size_t)r->max_message;
 
     p = realloc(r->buf, cap);
     if (p == NULL)

@@ -1695,6 +1695,46 @@ START_TEST(test_random_streams_give_same_result_in_any_split)
 }
 END_TEST
 
+/* A message in many small fragments (Autobahn 9.3.1 sends 4 MiB in 64-byte
+ * frames) must grow its buffer by doubling: one reallocation per fragment
+ * made that case quadratic.  The capacity stays a power-of-two multiple of
+ * the floor and under twice the bytes received. */
+START_TEST(test_many_small_fragments_grow_the_buffer_by_doubling)
+{
+    struct stream s = {0};
+    uint8_t chunk[64];
+    memset(chunk, 'x', sizeof chunk);
+    put_frame(&s, false, WSG_OP_BINARY, true, chunk, sizeof chunk);
+    for (int i = 1; i < 4096; i++)
+        put_frame(&s, i == 4095, WSG_OP_CONTINUATION, true, chunk, sizeof chunk);
+
+    struct wsg_reader r;
+    wsg_reader_init(&r, &server_lim);
+    size_t pos = 0, grows = 0, last_cap = 0;
+    struct wsg_msg m;
+    enum wsg_err err = WSG_ERR_INCOMPLETE;
+    while (pos < s.len) {
+        size_t used;
+        size_t n = s.len - pos < 70 ? s.len - pos : 70; /* about a frame a feed */
+        err = wsg_reader_feed(&r, s.buf + pos, n, &used, &m);
+        pos += used;
+        if (r.cap != last_cap) {
+            grows++;
+            last_cap = r.cap;
+        }
+        if (err == WSG_OK)
+            break;
+        ck_assert_int_eq(err, WSG_ERR_INCOMPLETE);
+    }
+    ck_assert_int_eq(err, WSG_OK);
+    ck_assert_uint_eq(m.len, 4096 * 64);
+    ck_assert_uint_le(grows, 12); /* 256 B .. 256 KiB: 11 doublings */
+    ck_assert_uint_le(r.cap, 2 * m.len);
+    wsg_reader_free(&r);
+    stream_free(&s);
+}
+END_TEST
+
 Suite *
 message_suite(void)
 {
@@ -1756,6 +1796,7 @@ message_suite(void)
     suite_add_tcase(s, utf8);
 
     tcase_add_test(mem, test_message_too_big_is_rejected_before_allocating);
+    tcase_add_test(mem, test_many_small_fragments_grow_the_buffer_by_doubling);
     tcase_add_test(mem, test_max_message_counts_all_fragments);
     tcase_add_test(mem, test_message_of_exactly_max_message_is_accepted);
     tcase_add_test(mem, test_trickled_big_frame_grows_buffer_with_arrived_bytes);
