@@ -11,6 +11,7 @@
  *   LINGER    ...and discard input until the peer's EOF or close_timeout,
  *             so that closing never turns into a reset that could destroy
  *             the close frame we just sent.
+ *   DONE      on_close is running; sends and closes are refused.
  * The connection ends (module on_close, free, transport released) from an
  * event callback only: from the bufferevent's event callback, or from the
  * timer.  Module calls (wsg_conn_send, wsg_conn_close) never free, so a
@@ -38,6 +39,7 @@ enum conn_state {
     CONN_CLOSING,
     CONN_FLUSHING,
     CONN_LINGER,
+    CONN_DONE,     /* ending: module calls are refused from here on */
 };
 
 struct wsg_conn {
@@ -207,6 +209,7 @@ wsg_conn_subprotocol(const struct wsg_conn *c)
 static void
 conn_end(struct wsg_conn *c, uint16_t code)
 {
+    c->state = CONN_DONE;
     if (c->opened && c->ep->mod->on_close != NULL) {
         c->opened = false;
         c->ep->mod->on_close(c, code, c->ep->state);

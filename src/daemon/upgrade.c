@@ -50,6 +50,8 @@ refuse(struct evhttp_request *req, int status, const char *peer, const char *why
     const char *target = evhttp_request_get_uri(req);
     log_info("%s: refused handshake for %s: %d %s", peer, target, status, why);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    if (status == 405)
+        evhttp_add_header(out, "Allow", "GET");
     if (status == 426) {
         evhttp_add_header(out, "Upgrade", "websocket");
         evhttp_add_header(out, "Sec-WebSocket-Version", "13");
