@@ -28,6 +28,7 @@
 
 #include "frame.h"
 #include "message.h"
+#include "../tests/unit/prng.h"
 
 #define STREAM_PAYLOAD (1024 * 1024)
 #define ROUND_SECONDS 0.1
@@ -56,18 +57,6 @@ now_seconds(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t
-prng_next(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * UINT64_C(0x2545F4914F6CDD1D);
 }
 
 static void *

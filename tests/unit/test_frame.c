@@ -14,6 +14,7 @@
 #include "suites.h"
 #include "frame.h"
 #include "mask.h"
+#include "prng.h"
 
 static const struct wsg_frame_limits server_lim = {
     .role = WSG_ROLE_SERVER, .rsv_allowed = 0, .max_frame = 0,
@@ -944,19 +945,6 @@ START_TEST(test_encode_empty_payload_writes_header_only)
 END_TEST
 
 /* ---- properties over random headers ----------------------------------- */
-
-/* xorshift64*: fixed seed, so a failure reproduces. */
-static uint64_t
-prng_next(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * UINT64_C(0x2545F4914F6CDD1D);
-}
 
 /* Mostly plausible headers, so that every check and every length form is
  * reached, with random bytes mixed in. */

@@ -14,25 +14,13 @@
 
 #include "suites.h"
 #include "mask.h"
+#include "prng.h"
 
 #define MAX_LEN 300
 #define MAX_MISALIGN 16
 #define GUARD 16
 #define GUARD_BYTE 0xA5
 #define ROUNDS 5000
-
-/* xorshift64*: small, fixed-seed, good enough to scatter test inputs. */
-static uint64_t
-prng_next(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * UINT64_C(0x2545F4914F6CDD1D);
-}
 
 static void
 prng_fill(uint64_t *state, uint8_t *buf, size_t len)
