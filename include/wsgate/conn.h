@@ -39,6 +39,20 @@ enum wsg_send_result {
 enum wsg_send_result wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type,
                                    const void *data, size_t len);
 
+/* A message framed once and shared by many receivers (broadcast): each
+ * wsg_conn_send_shared() queues the same bytes, holding a reference until
+ * they are written, instead of copying the message per receiver.  The
+ * creator holds one reference and drops it with wsg_shared_msg_unref(). */
+struct wsg_shared_msg;
+
+struct wsg_shared_msg *wsg_shared_msg_new(enum wsg_message_type type,
+                                          const void *data, size_t len);
+void wsg_shared_msg_ref(struct wsg_shared_msg *m);
+void wsg_shared_msg_unref(struct wsg_shared_msg *m);
+
+/* Like wsg_conn_send(), with the same watermark policy. */
+enum wsg_send_result wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_msg *m);
+
 /* Start the close handshake with code (1000, 1001, 1008, 3000-4999...) and
  * a reason of at most 123 bytes of UTF-8 (longer is truncated). */
 void wsg_conn_close(struct wsg_conn *c, uint16_t code, const char *reason);

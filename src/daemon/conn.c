@@ -108,23 +108,74 @@ conn_send_close_frame(struct wsg_conn *c, uint16_t code, const char *reason)
         log_warn("%s: cannot queue close frame: out of memory", c->peer);
 }
 
+/* ---- shared messages --------------------------------------------------- */
+
+struct wsg_shared_msg {
+    unsigned refs;
+    size_t payload_len;
+    size_t len;                /* header + payload */
+    uint8_t bytes[];           /* the whole frame, as it goes on the wire */
+};
+
+/* Below this a copy into the output's current chain is cheaper than the
+ * chain a reference needs. */
+#define SHARED_COPY_MAX 256
+
+struct wsg_shared_msg *
+wsg_shared_msg_new(enum wsg_message_type type, const void *data, size_t len)
+{
+    if (type != WSG_MESSAGE_TEXT && type != WSG_MESSAGE_BINARY)
+        return NULL;
+    size_t hlen = wsg_frame_header_size(len, false);
+    if (len > SIZE_MAX - sizeof(struct wsg_shared_msg) - hlen)
+        return NULL;
+    struct wsg_shared_msg *m = malloc(sizeof(*m) + hlen + len);
+    if (m == NULL)
+        return NULL;
+    struct wsg_frame_header h = {.fin = true, .opcode = (uint8_t)type, .payload_len = len};
+    wsg_frame_write_header(m->bytes, hlen, &h);
+    if (len > 0)
+        memcpy(m->bytes + hlen, data, len);
+    m->refs = 1;
+    m->payload_len = len;
+    m->len = hlen + len;
+    return m;
+}
+
+void
+wsg_shared_msg_ref(struct wsg_shared_msg *m)
+{
+    m->refs++;
+}
+
+void
+wsg_shared_msg_unref(struct wsg_shared_msg *m)
+{
+    if (m != NULL && --m->refs == 0)
+        free(m);
+}
+
+static void
+shared_msg_written(const void *data, size_t len, void *arg)
+{
+    (void)data, (void)len;
+    wsg_shared_msg_unref(arg);
+}
+
 size_t
 wsg_conn_pending(const struct wsg_conn *c)
 {
     return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
-enum wsg_send_result
-wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type, const void *data,
-              size_t len)
+/* May len more bytes be queued?  The watermark bounds what is queued
+ * before a message, so that one message up to max_message always goes to
+ * a reader that keeps up.  Applies the slow-consumer policy when not. */
+static enum wsg_send_result
+conn_send_admit(struct wsg_conn *c, size_t len)
 {
-    if (type != WSG_MESSAGE_TEXT && type != WSG_MESSAGE_BINARY)
-        return WSG_SEND_ERROR;
     if (c->state != CONN_OPEN)
         return WSG_SEND_CLOSED;
-
-    /* The watermark bounds what is queued before a message, so that one
-     * message up to max_message always goes to a reader that keeps up. */
     size_t pending = wsg_conn_pending(c);
     if (pending > 0 && pending + len > c->lim->output_high_watermark) {
         if (c->lim->slow_policy == WSG_SLOW_DROP)
@@ -134,14 +185,54 @@ wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type, const void *data,
         wsg_conn_close(c, WSG_CLOSE_POLICY_VIOLATION, "too slow");
         return WSG_SEND_CLOSED;
     }
-    if (conn_write_frame(c, (uint8_t)type, data, len) != 0)
-        return WSG_SEND_ERROR;
+    return WSG_SEND_OK;
+}
+
+/* After queueing: tell the module when it should hold back (on_drain
+ * follows once the output falls under half the watermark). */
+static enum wsg_send_result
+conn_send_queued(struct wsg_conn *c)
+{
     c->last_data_ms = now_ms();
-    if (pending + len > c->lim->output_high_watermark / 2) {
+    if (wsg_conn_pending(c) > c->lim->output_high_watermark / 2) {
         c->over_low_mark = true;
         return WSG_SEND_FULL;
     }
     return WSG_SEND_OK;
+}
+
+enum wsg_send_result
+wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type, const void *data,
+              size_t len)
+{
+    if (type != WSG_MESSAGE_TEXT && type != WSG_MESSAGE_BINARY)
+        return WSG_SEND_ERROR;
+    enum wsg_send_result r = conn_send_admit(c, len);
+    if (r != WSG_SEND_OK)
+        return r;
+    if (conn_write_frame(c, (uint8_t)type, data, len) != 0)
+        return WSG_SEND_ERROR;
+    return conn_send_queued(c);
+}
+
+enum wsg_send_result
+wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_msg *m)
+{
+    enum wsg_send_result r = conn_send_admit(c, m->payload_len);
+    if (r != WSG_SEND_OK)
+        return r;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (m->len <= SHARED_COPY_MAX) {
+        if (evbuffer_add(out, m->bytes, m->len) != 0)
+            return WSG_SEND_ERROR;
+    } else {
+        wsg_shared_msg_ref(m);
+        if (evbuffer_add_reference(out, m->bytes, m->len, shared_msg_written, m) != 0) {
+            wsg_shared_msg_unref(m);
+            return WSG_SEND_ERROR;
+        }
+    }
+    return conn_send_queued(c);
 }
 
 void
