@@ -531,6 +531,12 @@ static const struct wsg_cfg_name wsg_slow_policies[] = {
     { NULL, 0 },
 };
 
+static const struct wsg_cfg_name wsg_path_matches[] = {
+    { "exact", WSG_MATCH_EXACT },
+    { "prefix", WSG_MATCH_PREFIX },
+    { NULL, 0 },
+};
+
 static const struct wsg_cfg_name wsg_log_levels[] = {
     { "error", LOG_ERR },
     { "warning", LOG_WARNING },
@@ -657,6 +663,8 @@ static const struct wsg_cfg_group wsg_listen_group = {
 static const struct wsg_cfg_key wsg_endpoint_keys[] = {
     { .name = "path", .set = set_string, .where = WSG_IN_ENDPOINT, .flags = WSG_REQUIRED,
       WSG_FIELD(struct wsg_endpoint_cfg, path), .check = check_path },
+    { .name = "match", .set = set_enum, .where = WSG_IN_ENDPOINT,
+      WSG_FIELD(struct wsg_endpoint_cfg, match), .aux = wsg_path_matches },
     { .name = "module", .set = set_string, .where = WSG_IN_ENDPOINT, .flags = WSG_REQUIRED,
       WSG_FIELD(struct wsg_endpoint_cfg, module), .check = check_module_name },
     { .name = "options", .set = set_options, .where = WSG_IN_ENDPOINT,
@@ -1000,18 +1008,36 @@ wsg_cfg_default_text(void)
         ");\n";
 }
 
-/* A linear scan: a handful of endpoints, compared once per handshake. */
+static bool
+endpoint_matches(const struct wsg_endpoint_cfg *ep, const char *path, size_t len)
+{
+    size_t n = strlen(ep->path);
+    if (len < n || memcmp(ep->path, path, n) != 0)
+        return false;
+    if (len == n)
+        return true;
+    /* "/broadcast" as a prefix serves "/broadcast/lobby", not "/broadcasts". */
+    return ep->match == WSG_MATCH_PREFIX && (path[n] == '/' || ep->path[n - 1] == '/');
+}
+
+/* A linear scan: a handful of endpoints, compared once per handshake.  An
+ * exact path wins; among prefixes, the longest. */
 const struct wsg_endpoint_cfg *
 wsg_cfg_find_endpoint(const struct wsg_config *cfg, const char *path, size_t len)
 {
     if (cfg == NULL || path == NULL)
         return NULL;
+    const struct wsg_endpoint_cfg *best = NULL;
     for (size_t i = 0; i < cfg->nendpoints; i++) {
         const struct wsg_endpoint_cfg *ep = &cfg->endpoints[i];
-        if (strlen(ep->path) == len && memcmp(ep->path, path, len) == 0)
+        if (!endpoint_matches(ep, path, len))
+            continue;
+        if (strlen(ep->path) == len)
             return ep;
+        if (best == NULL || strlen(ep->path) > strlen(best->path))
+            best = ep;
     }
-    return NULL;
+    return best;
 }
 
 static void

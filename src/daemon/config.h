@@ -56,8 +56,14 @@ struct wsg_listen_cfg {
     int line;
 };
 
+enum wsg_path_match {
+    WSG_MATCH_EXACT,                    /* the path itself only */
+    WSG_MATCH_PREFIX,                   /* and every path below it */
+};
+
 struct wsg_endpoint_cfg {
-    char *path;                         /* "/echo": exact match on the path */
+    char *path;                         /* "/echo" */
+    enum wsg_path_match match;          /* default exact */
     char *module;                       /* "echo" → module_dir/echo.so */
     const config_setting_t *options;    /* the module's group, or NULL */
     char **subprotocols;                /* server's preference order */

@@ -328,7 +328,7 @@ START_TEST(test_unknown_keys_in_every_group_are_rejected)
     expect_error(LISTEN ECHO "log = { facility = \"daemon\"; };\n",
                  "test.conf:3: unknown key \"facility\" in log (valid: level, target)");
     expect_error(LISTEN "endpoints = ( { path = \"/e\"; module = \"echo\"; origins = []; } );\n",
-                 "test.conf:2: unknown key \"origins\" in endpoints (valid: path, module, "
+                 "test.conf:2: unknown key \"origins\" in endpoints (valid: path, match, module, "
                  "options, subprotocols, subprotocol_required, allowed_origins, limits)");
 }
 END_TEST
@@ -908,6 +908,34 @@ START_TEST(test_find_endpoint_compares_the_given_length_only)
 }
 END_TEST
 
+START_TEST(test_prefix_endpoint_serves_paths_below_it_and_exact_wins)
+{
+    struct wsg_config *cfg = load_ok(LISTEN
+        "endpoints = ( { path = \"/broadcast\"; module = \"broadcast\"; match = \"prefix\"; },\n"
+        "  { path = \"/broadcast/admin\"; module = \"echo\"; },\n"
+        "  { path = \"/broadcast/big\"; module = \"echo\"; match = \"prefix\"; },\n"
+        "  { path = \"/echo\"; module = \"echo\"; } );\n");
+    ck_assert_int_eq(cfg->endpoints[0].match, WSG_MATCH_PREFIX);
+    ck_assert_int_eq(cfg->endpoints[3].match, WSG_MATCH_EXACT);
+    ck_assert_ptr_eq(wsg_cfg_find_endpoint(cfg, "/broadcast", 10), &cfg->endpoints[0]);
+    ck_assert_ptr_eq(wsg_cfg_find_endpoint(cfg, "/broadcast/lobby", 16), &cfg->endpoints[0]);
+    ck_assert_ptr_eq(wsg_cfg_find_endpoint(cfg, "/broadcast/admin", 16), &cfg->endpoints[1]);
+    ck_assert_ptr_eq(wsg_cfg_find_endpoint(cfg, "/broadcast/admin/x", 18), &cfg->endpoints[0]);
+    ck_assert_ptr_eq(wsg_cfg_find_endpoint(cfg, "/broadcast/big/room", 19), &cfg->endpoints[2]);
+    ck_assert_ptr_null(wsg_cfg_find_endpoint(cfg, "/broadcasts", 11));
+    ck_assert_ptr_null(wsg_cfg_find_endpoint(cfg, "/echo/x", 7));
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_unknown_match_mode_is_rejected)
+{
+    expect_error(LISTEN "endpoints = ( { path = \"/a\"; module = \"echo\";\n"
+                 "  match = \"regex\"; } );\n",
+                 "test.conf:3: match must be one of \"exact\", \"prefix\", not \"regex\"");
+}
+END_TEST
+
 /* ---- parse errors, files, @include ------------------------------------- */
 
 START_TEST(test_parse_error_names_the_string_config_and_line)
@@ -1107,6 +1135,8 @@ config_suite(void)
     tcase_add_test(tc, test_subprotocol_required_needs_subprotocols);
     tcase_add_test(tc, test_allowed_origins_must_be_origins);
     tcase_add_test(tc, test_find_endpoint_compares_the_given_length_only);
+    tcase_add_test(tc, test_prefix_endpoint_serves_paths_below_it_and_exact_wins);
+    tcase_add_test(tc, test_unknown_match_mode_is_rejected);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("files");
