@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -17,6 +18,79 @@
 
 #include "log.h"
 #include "upgrade.h"
+
+/* A listening socket.  When accept() fails for want of descriptors or
+ * memory, the listener pauses instead of spinning on a socket that stays
+ * readable, logs once per episode, and retries shortly. */
+struct wsg_listener {
+    struct wsg_server *srv;
+    struct evconnlistener *lev;         /* owned by evhttp once bound */
+    struct evhttp_bound_socket *bound;
+    struct event *retry;
+    time_t last_warning;                /* accept errors: one line per 10 s */
+    unsigned pauses;                    /* since that line */
+    char name[80];
+    struct wsg_listener *next;          /* in listeners_by_lev */
+};
+
+/* evhttp_bind_listener() makes evhttp's argument the listener's, and the
+ * error callback gets that argument, not ours: find our listener from the
+ * evconnlistener instead.  A handful of entries, touched only on errors. */
+static struct wsg_listener *listeners_by_lev;
+
+static struct wsg_listener *
+listener_of(const struct evconnlistener *lev)
+{
+    for (struct wsg_listener *l = listeners_by_lev; l != NULL; l = l->next)
+        if (l->lev == lev)
+            return l;
+    return NULL;
+}
+
+static void
+listener_forget(struct wsg_listener *wl)
+{
+    for (struct wsg_listener **p = &listeners_by_lev; *p != NULL; p = &(*p)->next) {
+        if (*p == wl) {
+            *p = wl->next;
+            return;
+        }
+    }
+}
+
+#define ACCEPT_RETRY_MS 200
+
+static void
+listener_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct wsg_listener *l = arg;
+    (void)fd, (void)what;
+    evconnlistener_enable(l->lev);
+}
+
+static void
+listener_error(struct evconnlistener *lev, void *arg)
+{
+    struct wsg_listener *l = listener_of(lev);
+    int err = EVUTIL_SOCKET_ERROR();
+    (void)arg; /* evhttp's */
+    if (l == NULL) {
+        evconnlistener_disable(lev);
+        return;
+    }
+    time_t now = time(NULL);
+    l->pauses++;
+    if (now - l->last_warning >= 10) {
+        log_warn("%s: accept: %s; pausing new connections for %d ms "
+                 "(%u WebSocket connections open, %u pauses since the last warning)",
+                 l->name, strerror(err), ACCEPT_RETRY_MS, l->srv->nsessions, l->pauses);
+        l->last_warning = now;
+        l->pauses = 0;
+    }
+    evconnlistener_disable(lev);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = ACCEPT_RETRY_MS * 1000};
+    evtimer_add(l->retry, &tv);
+}
 
 void
 wsg_http_reply(struct evhttp_request *req, int status, const char *reason,
@@ -71,7 +145,7 @@ server_request(struct evhttp_request *req, void *arg)
 
 static int
 server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
-              char *err, size_t errlen)
+              struct wsg_listener *wl, char *err, size_t errlen)
 {
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -100,16 +174,22 @@ server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
                  l->line, l->address, l->port, strerror(saved));
         return -1;
     }
-    struct evhttp_bound_socket *b = evhttp_bind_listener(srv->http, lev);
-    if (b == NULL) {
+    wl->srv = srv;
+    wl->lev = lev;
+    wl->retry = evtimer_new(srv->base, listener_retry, wl);
+    wl->bound = wl->retry != NULL ? evhttp_bind_listener(srv->http, lev) : NULL;
+    if (wl->bound == NULL) {
         evconnlistener_free(lev);
         snprintf(err, errlen, "%s:%d: cannot serve HTTP on %s port %u", srv->cfg->file,
                  l->line, l->address, l->port);
         return -1;
     }
-    srv->bound[srv->nbound++] = b;
-    log_notice("listening on ws://%s%s%s:%u", v6 ? "[" : "", l->address, v6 ? "]" : "",
-               l->port);
+    wl->next = listeners_by_lev;
+    listeners_by_lev = wl;
+    evconnlistener_set_error_cb(lev, listener_error);
+    snprintf(wl->name, sizeof(wl->name), "%s%s%s:%u", v6 ? "[" : "", l->address,
+             v6 ? "]" : "", l->port);
+    log_notice("listening on ws://%s", wl->name);
     return 0;
 }
 
@@ -128,8 +208,8 @@ wsg_server_new(struct event_base *base, struct wsg_config *cfg,
     TAILQ_INIT(&srv->sessions);
     srv->per_ip = wsg_ipcount_new();
     srv->http = evhttp_new(base);
-    srv->bound = calloc(cfg->nlisten, sizeof(*srv->bound));
-    if (srv->per_ip == NULL || srv->http == NULL || srv->bound == NULL) {
+    srv->listeners = calloc(cfg->nlisten, sizeof(*srv->listeners));
+    if (srv->per_ip == NULL || srv->http == NULL || srv->listeners == NULL) {
         snprintf(err, errlen, "out of memory");
         wsg_server_free(srv);
         return NULL;
@@ -153,7 +233,8 @@ wsg_server_new(struct event_base *base, struct wsg_config *cfg,
             wsg_server_free(srv);
             return NULL;
         }
-        if (server_listen(srv, &cfg->listen[i], err, errlen) != 0) {
+        srv->nlisteners = i + 1;
+        if (server_listen(srv, &cfg->listen[i], &srv->listeners[i], err, errlen) != 0) {
             wsg_server_free(srv);
             return NULL;
         }
@@ -171,15 +252,27 @@ server_stop_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(srv->base, NULL);
 }
 
+static void
+server_close_listeners(struct wsg_server *srv)
+{
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        struct wsg_listener *l = &srv->listeners[i];
+        listener_forget(l);
+        if (l->retry != NULL)
+            event_free(l->retry);
+        if (l->bound != NULL)
+            evhttp_del_accept_socket(srv->http, l->bound); /* frees l->lev */
+        memset(l, 0, sizeof(*l));
+    }
+}
+
 void
 wsg_server_stop(struct wsg_server *srv)
 {
     if (srv->stopping)
         return;
     srv->stopping = true;
-    for (size_t i = 0; i < srv->nbound; i++)
-        evhttp_del_accept_socket(srv->http, srv->bound[i]);
-    srv->nbound = 0;
+    server_close_listeners(srv);
     log_notice("stopping: closing %u connections", srv->nsessions);
     if (srv->nsessions == 0) {
         event_base_loopexit(srv->base, NULL);
@@ -209,11 +302,13 @@ wsg_server_free(struct wsg_server *srv)
         return;
     while (!TAILQ_EMPTY(&srv->sessions))
         wsg_session_abort(TAILQ_FIRST(&srv->sessions));
+    if (srv->listeners != NULL)
+        server_close_listeners(srv);
     if (srv->http != NULL)
         evhttp_free(srv->http);
     if (srv->stop_timer != NULL)
         event_free(srv->stop_timer);
-    free(srv->bound);
+    free(srv->listeners);
     wsg_ipcount_free(srv->per_ip);
     free(srv);
 }

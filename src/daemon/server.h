@@ -15,7 +15,7 @@
 struct event_base;
 struct evhttp;
 struct event;
-struct evhttp_bound_socket;
+struct wsg_listener;
 struct wsg_session;
 
 TAILQ_HEAD(wsg_session_list, wsg_session);
@@ -23,8 +23,8 @@ TAILQ_HEAD(wsg_session_list, wsg_session);
 struct wsg_server {
     struct event_base *base;
     struct evhttp *http;
-    struct evhttp_bound_socket **bound; /* one per listener */
-    size_t nbound;
+    struct wsg_listener *listeners;     /* one per listen entry */
+    size_t nlisteners;
     struct wsg_config *cfg;
     struct wsg_endpoint **eps;          /* one per cfg->endpoints[i] */
     struct wsg_session_list sessions;   /* upgraded connections */
