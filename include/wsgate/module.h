@@ -56,6 +56,15 @@ struct wsg_module {
                 void **state, char *err, size_t errlen);
     void (*fini)(void *state);
 
+    /* Optional.  On a configuration reload (SIGHUP), for an endpoint whose
+     * path and module are unchanged: apply the new options to the running
+     * state, so that what lives in it (a broadcast module's rooms) carries
+     * on across the reload.  The options have already passed init() on a
+     * scratch instance.  Return 0, or -1 with a message in err: the
+     * endpoint then gets a fresh instance from init() for new connections
+     * while existing ones keep the old.  NULL: always a fresh instance. */
+    int (*reload)(void *state, const config_setting_t *opts, char *err, size_t errlen);
+
     /* A client completed the handshake.  Return 0 to accept it, or a
      * close code (e.g. 1008) to close it at once. */
     int (*on_open)(struct wsg_conn *c, void *state);

@@ -707,6 +707,10 @@ static const struct wsg_cfg_key wsg_top_keys[] = {
     { .name = "listen", .set = set_listen, .where = WSG_IN_TOP, .flags = WSG_REQUIRED },
     { .name = "module_dir", .set = set_string, .where = WSG_IN_TOP,
       WSG_FIELD(struct wsg_config, module_dir) },
+    { .name = "user", .set = set_string, .where = WSG_IN_TOP,
+      WSG_FIELD(struct wsg_config, user) },
+    { .name = "group", .set = set_string, .where = WSG_IN_TOP,
+      WSG_FIELD(struct wsg_config, group) },
     { .name = "log", .set = set_group, .where = WSG_IN_TOP, .offset = 0,
       .aux = &wsg_log_group },
     { .name = "limits", .set = set_group, .where = WSG_IN_TOP,
@@ -892,6 +896,7 @@ cfg_new(const char *file)
     if (cfg == NULL)
         return NULL;
     config_init(&cfg->lc);
+    cfg->refs = 1;
     cfg->limits = wsg_default_limits;
     cfg->log_level = LOG_INFO;
     cfg->log_target = WSG_LOG_STDERR;
@@ -1040,6 +1045,12 @@ wsg_cfg_find_endpoint(const struct wsg_config *cfg, const char *path, size_t len
     return best;
 }
 
+void
+wsg_cfg_ref(struct wsg_config *cfg)
+{
+    cfg->refs++;
+}
+
 static void
 free_strings(char **v, size_t n)
 {
@@ -1051,7 +1062,7 @@ free_strings(char **v, size_t n)
 void
 wsg_cfg_free(struct wsg_config *cfg)
 {
-    if (cfg == NULL)
+    if (cfg == NULL || --cfg->refs > 0)
         return;
     for (size_t i = 0; i < cfg->nlisten; i++) {
         struct wsg_listen_cfg *l = &cfg->listen[i];
@@ -1073,6 +1084,8 @@ wsg_cfg_free(struct wsg_config *cfg)
     }
     free(cfg->endpoints);
     free(cfg->module_dir);
+    free(cfg->user);
+    free(cfg->group);
     free(cfg->file);
     config_destroy(&cfg->lc);
     free(cfg);

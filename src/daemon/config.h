@@ -82,11 +82,14 @@ enum wsg_log_target {
 };
 
 struct wsg_config {
+    unsigned refs;                      /* the loader's, then one per endpoint */
     config_t lc;                        /* kept alive: endpoints point into it */
     char *file;                         /* path, or "(embedded default)" */
     struct wsg_listen_cfg *listen;
     size_t nlisten;
     char *module_dir;                   /* NULL: not set in the file */
+    char *user;                         /* run as, once listening; NULL: stay */
+    char *group;
     struct wsg_limits limits;
     int log_level;                      /* LOG_ERR .. LOG_DEBUG (syslog.h) */
     enum wsg_log_target log_target;
@@ -111,6 +114,10 @@ const char *wsg_cfg_default_text(void);
 const struct wsg_endpoint_cfg *wsg_cfg_find_endpoint(const struct wsg_config *cfg,
                                                      const char *path, size_t len);
 
+/* Reference counting: a reload leaves the old configuration alive for as
+ * long as connections use its endpoints.  wsg_cfg_free() drops one
+ * reference and frees the configuration with the last. */
+void wsg_cfg_ref(struct wsg_config *cfg);
 void wsg_cfg_free(struct wsg_config *cfg);
 
 #endif

@@ -68,6 +68,7 @@ struct wsg_conn {
 
     wsg_conn_end_fn on_end;
     void *end_arg;
+    void (*shutdown_write)(void *arg);
 };
 
 static void conn_arm_timer(struct wsg_conn *c);
@@ -321,7 +322,10 @@ static void
 conn_start_linger(struct wsg_conn *c)
 {
     c->state = CONN_LINGER;
-    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    if (c->shutdown_write != NULL)
+        c->shutdown_write(c->end_arg);
+    else
+        shutdown(bufferevent_getfd(c->bev), SHUT_WR);
     c->close_deadline_ms = now_ms() + c->lim->close_timeout_ms;
     conn_arm_timer(c);
 }
@@ -569,6 +573,7 @@ wsg_conn_start(const struct wsg_conn_params *p)
     c->lim = &c->ep->cfg->limits;
     c->on_end = p->on_end;
     c->end_arg = p->end_arg;
+    c->shutdown_write = p->shutdown_write;
     c->last_rx_ms = c->last_data_ms = now_ms();
 
     struct wsg_reader_limits rl = {

@@ -29,6 +29,10 @@ struct wsg_conn_params {
     const char *subprotocol;      /* copied; NULL for none */
     wsg_conn_end_fn on_end;       /* release the transport */
     void *end_arg;
+    /* End our direction once the close frame is out (TLS: close_notify,
+     * then the socket's write side), called with end_arg.  NULL: the
+     * socket's write side only. */
+    void (*shutdown_write)(void *arg);
 };
 
 /* Take over the bufferevent, call the module's on_open and process any

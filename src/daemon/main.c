@@ -16,6 +16,8 @@
 #include "config.h"
 #include "log.h"
 #include "module.h"
+#include "notify.h"
+#include "privileges.h"
 #include "server.h"
 
 static void
@@ -63,36 +65,120 @@ raise_fd_limit(const struct wsg_config *cfg)
                  cfg->limits.max_connections);
 }
 
+/* What a running daemon has: the source of its configuration, and the
+ * configuration and endpoints in force (a reload replaces both). */
+struct daemon {
+    const char *path;                 /* -c, or NULL */
+    bool debug;
+    struct event_base *base;
+    struct wsg_server *srv;
+    struct wsg_config *cfg;
+    struct wsg_endpoint **eps;
+};
+
 static void
-on_stop_signal(evutil_socket_t sig, short what, void *arg)
+apply_log_settings(const struct daemon *d)
 {
+    log_set_level(d->debug ? LOG_DEBUG : d->cfg->log_level);
+}
+
+static bool
+same_listeners(const struct wsg_config *a, const struct wsg_config *b)
+{
+    if (a->nlisten != b->nlisten)
+        return false;
+    for (size_t i = 0; i < a->nlisten; i++) {
+        const struct wsg_listen_cfg *x = &a->listen[i], *y = &b->listen[i];
+        if (strcmp(x->address, y->address) != 0 || x->port != y->port
+            || x->backlog != y->backlog || (x->tls == NULL) != (y->tls == NULL))
+            return false;
+    }
+    return true;
+}
+
+/* SIGHUP: new endpoints, limits and module options for new connections;
+ * running connections keep what they have.  A configuration that does not
+ * load, or whose modules refuse it, changes nothing. */
+static void
+reload(struct daemon *d)
+{
+    wsg_notify("RELOADING=1");
+    char err[1024];
+    struct wsg_config *cfg = load_config(d->path, err, sizeof(err));
+    struct wsg_endpoint **eps = NULL;
+    if (cfg != NULL)
+        eps = wsg_endpoints_create(cfg, d->base, d->eps, d->cfg->nendpoints, err,
+                                   sizeof(err));
+    if (eps == NULL) {
+        log_err("reload failed, keeping the running configuration: %s", err);
+        wsg_cfg_free(cfg);
+        wsg_notify("READY=1");
+        return;
+    }
+    if (!same_listeners(d->cfg, cfg))
+        log_warn("reload: changes to listen take effect at the next restart");
+    wsg_server_reconfigure(d->srv, cfg, eps);
+    wsg_endpoints_release(d->eps, d->cfg->nendpoints);
+    wsg_cfg_free(d->cfg);
+    d->cfg = cfg;
+    d->eps = eps;
+    apply_log_settings(d);
+    log_notice("reloaded configuration %s", cfg->file);
+    wsg_notify("READY=1");
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
     (void)what;
     log_notice("received %s", strsignal((int)sig));
-    wsg_server_stop(arg);
+    if (sig == SIGHUP) {
+        reload(d);
+        return;
+    }
+    wsg_notify("STOPPING=1");
+    wsg_server_stop(d->srv);
 }
 
 static int
-run(struct wsg_config *cfg, struct event_base *base, struct wsg_endpoint **eps)
+run(struct daemon *d)
 {
-    raise_fd_limit(cfg);
+    raise_fd_limit(d->cfg);
     char err[1024];
-    struct wsg_server *srv = wsg_server_new(base, cfg, eps, err, sizeof(err));
-    if (srv == NULL) {
+    d->srv = wsg_server_new(d->base, d->cfg, d->eps, err, sizeof(err));
+    if (d->srv == NULL) {
         log_err("%s", err);
         return 1;
     }
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_stop_signal, srv);
-    struct event *sigint = evsignal_new(base, SIGINT, on_stop_signal, srv);
-    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0
-        || evsignal_add(sigint, NULL) != 0)
-        fatal("cannot install signal handlers");
+    if (wsg_drop_privileges(d->cfg, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        wsg_server_free(d->srv);
+        return 1;
+    }
+    const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    struct event *ev[3];
+    for (size_t i = 0; i < 3; i++) {
+        ev[i] = evsignal_new(d->base, sigs[i], on_signal, d);
+        if (ev[i] == NULL || evsignal_add(ev[i], NULL) != 0)
+            fatal("cannot install signal handlers");
+    }
 
-    log_notice("wsgated %s started, configuration %s", PACKAGE_VERSION, cfg->file);
-    event_base_dispatch(base);
+    log_notice("wsgated %s started, configuration %s", PACKAGE_VERSION, d->cfg->file);
+    wsg_notify("READY=1");
+    event_base_dispatch(d->base);
 
-    wsg_server_free(srv);
-    event_free(sigterm);
-    event_free(sigint);
+    /* Freeing the signal events restores the default actions: a second
+     * SIGTERM now would kill a daemon that is only tidying up.  Block them
+     * for the rest of its life instead. */
+    sigset_t block;
+    sigemptyset(&block);
+    for (size_t i = 0; i < 3; i++)
+        sigaddset(&block, sigs[i]);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    wsg_server_free(d->srv);
+    for (size_t i = 0; i < 3; i++)
+        event_free(ev[i]);
     log_notice("stopped");
     return 0;
 }
@@ -100,6 +186,7 @@ run(struct wsg_config *cfg, struct event_base *base, struct wsg_endpoint **eps)
 int
 main(int argc, char **argv)
 {
+    struct daemon d = {0};
     const char *path = NULL;
     bool test_only = false, debug = false;
     int opt;
@@ -133,7 +220,7 @@ main(int argc, char **argv)
     struct event_base *base = event_base_new();
     if (base == NULL)
         fatal("cannot create the event loop");
-    struct wsg_endpoint **eps = wsg_endpoints_create(cfg, base, err, sizeof(err));
+    struct wsg_endpoint **eps = wsg_endpoints_create(cfg, base, NULL, 0, err, sizeof(err));
     int status;
     if (eps == NULL) {
         fprintf(stderr, "wsgated: %s\n", err);
@@ -143,7 +230,10 @@ main(int argc, char **argv)
                "wsgated: configuration file %s test is successful\n", cfg->file, cfg->file);
         status = 0;
     } else {
-        status = run(cfg, base, eps);
+        d = (struct daemon){.path = path, .debug = debug, .base = base, .cfg = cfg, .eps = eps};
+        status = run(&d);
+        cfg = d.cfg;
+        eps = d.eps;
     }
     wsg_endpoints_release(eps, cfg->nendpoints);
     wsg_cfg_free(cfg);

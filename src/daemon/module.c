@@ -134,8 +134,25 @@ module_unref(struct wsg_loaded_module *lm)
     free(lm);
 }
 
-static struct wsg_endpoint *
-endpoint_create(struct wsg_config *cfg, const struct wsg_endpoint_cfg *ecfg,
+struct wsg_instance {
+    struct wsg_loaded_module *lm;        /* a reference */
+    void *state;
+    unsigned refs;
+};
+
+static void
+instance_unref(struct wsg_instance *inst)
+{
+    if (--inst->refs > 0)
+        return;
+    if (inst->lm->mod->fini != NULL)
+        inst->lm->mod->fini(inst->state);
+    module_unref(inst->lm);
+    free(inst);
+}
+
+static struct wsg_instance *
+instance_create(struct wsg_config *cfg, const struct wsg_endpoint_cfg *ecfg,
                 struct event_base *base, char *err, size_t errlen)
 {
     char why[512];
@@ -145,51 +162,121 @@ endpoint_create(struct wsg_config *cfg, const struct wsg_endpoint_cfg *ecfg,
         snprintf(err, errlen, "%s:%d: %s", cfg->file, ecfg->module_line, why);
         return NULL;
     }
-    struct wsg_endpoint *ep = calloc(1, sizeof(*ep));
-    if (ep == NULL) {
+    struct wsg_instance *inst = calloc(1, sizeof(*inst));
+    if (inst == NULL) {
         module_unref(lm);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    ep->cfg = ecfg;
-    ep->lm = lm;
-    ep->mod = lm->mod;
-    ep->refs = 1;
-    if (ep->mod->init != NULL) {
+    inst->lm = lm;
+    inst->refs = 1;
+    if (lm->mod->init != NULL) {
         struct wsg_module_ctx ctx = {
             .endpoint = ecfg->path, .base = base, .config_file = cfg->file,
         };
         why[0] = '\0';
-        if (ep->mod->init(&ctx, ecfg->options, &ep->state, why, sizeof(why)) != 0) {
+        if (lm->mod->init(&ctx, ecfg->options, &inst->state, why, sizeof(why)) != 0) {
             snprintf(err, errlen, "%s:%d: module \"%s\" refused its options: %s",
                      cfg->file, ecfg->options != NULL
                      ? (int)config_setting_source_line(ecfg->options) : ecfg->line,
                      ecfg->module, why[0] != '\0' ? why : "no reason given");
             module_unref(lm);
-            free(ep);
+            free(inst);
             return NULL;
         }
     }
+    return inst;
+}
+
+static struct wsg_endpoint *
+endpoint_new(struct wsg_config *cfg, const struct wsg_endpoint_cfg *ecfg,
+             struct wsg_instance *inst)
+{
+    struct wsg_endpoint *ep = calloc(1, sizeof(*ep));
+    if (ep == NULL)
+        return NULL;
+    ep->cfg = ecfg;
+    ep->config = cfg;
+    wsg_cfg_ref(cfg);
+    ep->inst = inst;
+    ep->mod = inst->lm->mod;
+    ep->state = inst->state;
+    ep->refs = 1;
     return ep;
+}
+
+/* The old endpoint whose instance a new endpoint may keep, or NULL. */
+static struct wsg_endpoint *
+reusable(const struct wsg_endpoint_cfg *ecfg, struct wsg_endpoint **old, size_t nold)
+{
+    for (size_t i = 0; i < nold; i++) {
+        if (strcmp(old[i]->cfg->path, ecfg->path) == 0
+            && strcmp(old[i]->cfg->module, ecfg->module) == 0)
+            return old[i]->mod->reload != NULL ? old[i] : NULL;
+    }
+    return NULL;
+}
+
+/* Every new instance was init()ed, so the options are valid: now let the
+ * unchanged endpoints keep their running instance instead. */
+static void
+keep_running_instance(struct wsg_instance **inst, const struct wsg_endpoint_cfg *ecfg,
+                      struct wsg_endpoint *prev)
+{
+    char why[512] = "";
+    if (prev->mod->reload(prev->state, ecfg->options, why, sizeof(why)) != 0) {
+        log_warn("endpoint %s: module %s could not reload in place (%s): "
+                 "new connections get a fresh instance", ecfg->path, ecfg->module,
+                 why[0] != '\0' ? why : "no reason given");
+        return;
+    }
+    instance_unref(*inst);
+    *inst = prev->inst;
+    (*inst)->refs++;
 }
 
 struct wsg_endpoint **
 wsg_endpoints_create(struct wsg_config *cfg, struct event_base *base,
-                     char *err, size_t errlen)
+                     struct wsg_endpoint **old, size_t nold, char *err, size_t errlen)
 {
-    struct wsg_endpoint **eps = calloc(cfg->nendpoints + 1, sizeof(*eps));
-    if (eps == NULL) {
+    size_t n = cfg->nendpoints;
+    struct wsg_endpoint **eps = calloc(n + 1, sizeof(*eps));
+    struct wsg_instance **insts = calloc(n + 1, sizeof(*insts));
+    if (eps == NULL || insts == NULL) {
+        free(eps);
+        free(insts);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < cfg->nendpoints; i++) {
-        eps[i] = endpoint_create(cfg, &cfg->endpoints[i], base, err, errlen);
+    size_t made = 0;
+    for (; made < n; made++) {
+        insts[made] = instance_create(cfg, &cfg->endpoints[made], base, err, errlen);
+        if (insts[made] == NULL)
+            goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct wsg_endpoint *prev = reusable(&cfg->endpoints[i], old, nold);
+        if (prev != NULL)
+            keep_running_instance(&insts[i], &cfg->endpoints[i], prev);
+        eps[i] = endpoint_new(cfg, &cfg->endpoints[i], insts[i]);
         if (eps[i] == NULL) {
+            snprintf(err, errlen, "out of memory");
             wsg_endpoints_release(eps, i);
+            for (size_t j = i; j < n; j++)
+                instance_unref(insts[j]);
+            free(insts);
             return NULL;
         }
     }
+    free(insts);
     return eps;
+
+fail:
+    for (size_t i = 0; i < made; i++)
+        instance_unref(insts[i]);
+    free(insts);
+    free(eps);
+    return NULL;
 }
 
 void
@@ -213,8 +300,7 @@ wsg_endpoint_unref(struct wsg_endpoint *ep)
 {
     if (ep == NULL || --ep->refs > 0)
         return;
-    if (ep->mod->fini != NULL)
-        ep->mod->fini(ep->state);
-    module_unref(ep->lm);
+    instance_unref(ep->inst);
+    wsg_cfg_free(ep->config);
     free(ep);
 }

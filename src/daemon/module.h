@@ -2,10 +2,13 @@
  * module.h - loading handler modules and instantiating them per endpoint.
  *
  * A module (the .so) is loaded once and shared by every endpoint naming
- * it; an endpoint is one init()ed instance of a module with the
- * endpoint's options.  Both are reference-counted: a connection holds its
- * endpoint, an endpoint its module, so that a reload can drop the old
- * configuration while old connections finish on what they started with.
+ * it.  An instance is one init()ed state of a module; an endpoint binds a
+ * configured path to an instance.  All are reference-counted: a
+ * connection holds its endpoint, an endpoint its configuration and its
+ * instance, an instance its module.  A reload makes new endpoints; an
+ * unchanged endpoint whose module can reload() keeps its instance, and
+ * everything else of the old configuration goes away with the last
+ * connection that uses it.
  */
 #ifndef WSG_DAEMON_MODULE_H
 #define WSG_DAEMON_MODULE_H
@@ -16,12 +19,14 @@
 #include "wsgate/module.h"
 
 struct wsg_loaded_module;
+struct wsg_instance;
 
 struct wsg_endpoint {
     const struct wsg_endpoint_cfg *cfg;
-    struct wsg_loaded_module *lm;
-    const struct wsg_module *mod;
-    void *state;                         /* from mod->init */
+    struct wsg_config *config;           /* a reference: cfg lives in it */
+    struct wsg_instance *inst;           /* a reference */
+    const struct wsg_module *mod;        /* the instance's, for short calls */
+    void *state;                         /* the instance's, from mod->init */
     unsigned refs;
     unsigned connections;                /* open connections, for max_connections */
 };
@@ -31,10 +36,14 @@ struct wsg_endpoint {
 const char *wsg_module_dir(const struct wsg_config *cfg);
 
 /* Load (or share) every endpoint's module and init an instance for each.
- * Returns an array of cfg->nendpoints endpoints, each holding one
- * reference, or NULL with "file:line: message" in err. */
+ * With old endpoints (a reload), an endpoint of the same path and module
+ * whose module has reload() keeps the old instance.  Nothing of the old
+ * set changes unless every new endpoint is valid.  Returns an array of
+ * cfg->nendpoints endpoints, each holding one reference, or NULL with
+ * "file:line: message" in err. */
 struct wsg_endpoint **wsg_endpoints_create(struct wsg_config *cfg,
                                            struct event_base *base,
+                                           struct wsg_endpoint **old, size_t nold,
                                            char *err, size_t errlen);
 
 /* Drop the creator's references and free the array. */

@@ -1,6 +1,10 @@
 /*
  * server.c - the HTTP front end: listeners, plain routes (/healthz, 404),
  * dispatch of endpoint paths to upgrade.c, and graceful stop.
+ *
+ * Each listener has an evhttp of its own: evhttp makes a connection's
+ * bufferevent through one callback per evhttp, and a wss:// listener's
+ * must wrap the socket in TLS with that listener's context.
  */
 #include "server.h"
 
@@ -12,11 +16,13 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 
 #include "log.h"
+#include "tls.h"
 #include "upgrade.h"
 
 /* A listening socket.  When accept() fails for want of descriptors or
@@ -24,8 +30,10 @@
  * readable, logs once per episode, and retries shortly. */
 struct wsg_listener {
     struct wsg_server *srv;
+    struct evhttp *http;
+    struct wsg_tls tls;                 /* ctx NULL: plain ws:// */
     struct evconnlistener *lev;         /* owned by evhttp once bound */
-    struct evhttp_bound_socket *bound;
+    struct evhttp_bound_socket *bound;  /* NULL once no longer accepting */
     struct event *retry;
     time_t last_warning;                /* accept errors: one line per 10 s */
     unsigned pauses;                    /* since that line */
@@ -59,6 +67,8 @@ listener_forget(struct wsg_listener *wl)
 }
 
 #define ACCEPT_RETRY_MS 200
+
+static void server_set_timeouts(struct wsg_server *srv);
 
 static void
 listener_retry(evutil_socket_t fd, short what, void *arg)
@@ -143,10 +153,59 @@ server_request(struct evhttp_request *req, void *arg)
     wsg_upgrade(srv, req, ep);
 }
 
+/* evhttp's bufferevent factory for a wss:// listener: the context is read
+ * at each accept, so a reload's new certificate applies from then on. */
+static struct bufferevent *
+listener_tls_bev(struct event_base *base, void *arg)
+{
+    struct wsg_listener *wl = arg;
+    SSL *ssl = SSL_new(wl->tls.ctx);
+    if (ssl == NULL) {
+        log_warn("%s: cannot start a TLS session: out of memory", wl->name);
+        return NULL;
+    }
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* A client that drops TCP without close_notify is at EOF, not broken. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+static struct evhttp *
+server_http_new(struct wsg_server *srv)
+{
+    struct evhttp *http = evhttp_new(srv->base);
+    if (http == NULL)
+        return NULL;
+    evhttp_set_max_headers_size(http, 8192);
+    evhttp_set_max_body_size(http, 4096);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+                               EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                               EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(http, server_request, srv);
+    return http;
+}
+
 static int
 server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
               struct wsg_listener *wl, char *err, size_t errlen)
 {
+    wl->srv = srv;
+    if ((wl->http = server_http_new(srv)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (l->tls != NULL) {
+        wl->tls.ctx = wsg_tls_context_new(srv->cfg->file, l->tls, err, errlen);
+        if (wl->tls.ctx == NULL)
+            return -1;
+        evhttp_set_bevcb(wl->http, listener_tls_bev, wl);
+    }
+
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
         .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
@@ -174,10 +233,9 @@ server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
                  l->line, l->address, l->port, strerror(saved));
         return -1;
     }
-    wl->srv = srv;
     wl->lev = lev;
     wl->retry = evtimer_new(srv->base, listener_retry, wl);
-    wl->bound = wl->retry != NULL ? evhttp_bind_listener(srv->http, lev) : NULL;
+    wl->bound = wl->retry != NULL ? evhttp_bind_listener(wl->http, lev) : NULL;
     if (wl->bound == NULL) {
         evconnlistener_free(lev);
         snprintf(err, errlen, "%s:%d: cannot serve HTTP on %s port %u", srv->cfg->file,
@@ -189,7 +247,8 @@ server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
     evconnlistener_set_error_cb(lev, listener_error);
     snprintf(wl->name, sizeof(wl->name), "%s%s%s:%u", v6 ? "[" : "", l->address,
              v6 ? "]" : "", l->port);
-    log_notice("listening on ws://%s", wl->name);
+    snprintf(wl->tls.name, sizeof(wl->tls.name), "%s", wl->name);
+    log_notice("listening on %s://%s", l->tls != NULL ? "wss" : "ws", wl->name);
     return 0;
 }
 
@@ -207,39 +266,62 @@ wsg_server_new(struct event_base *base, struct wsg_config *cfg,
     srv->eps = eps;
     TAILQ_INIT(&srv->sessions);
     srv->per_ip = wsg_ipcount_new();
-    srv->http = evhttp_new(base);
     srv->listeners = calloc(cfg->nlisten, sizeof(*srv->listeners));
-    if (srv->per_ip == NULL || srv->http == NULL || srv->listeners == NULL) {
+    if (srv->per_ip == NULL || srv->listeners == NULL) {
         snprintf(err, errlen, "out of memory");
         wsg_server_free(srv);
         return NULL;
     }
-    struct timeval hs = {
-        .tv_sec = cfg->limits.handshake_timeout_ms / 1000,
-        .tv_usec = (cfg->limits.handshake_timeout_ms % 1000) * 1000,
-    };
-    evhttp_set_timeout_tv(srv->http, &hs);
-    evhttp_set_max_headers_size(srv->http, 8192);
-    evhttp_set_max_body_size(srv->http, 4096);
-    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-                               EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                               EVHTTP_REQ_OPTIONS);
-    evhttp_set_gencb(srv->http, server_request, srv);
-
     for (size_t i = 0; i < cfg->nlisten; i++) {
-        if (cfg->listen[i].tls != NULL) {
-            snprintf(err, errlen, "%s:%d: TLS listeners are not supported yet",
-                     cfg->file, cfg->listen[i].tls->line);
-            wsg_server_free(srv);
-            return NULL;
-        }
         srv->nlisteners = i + 1;
         if (server_listen(srv, &cfg->listen[i], &srv->listeners[i], err, errlen) != 0) {
             wsg_server_free(srv);
             return NULL;
         }
     }
+    server_set_timeouts(srv);
     return srv;
+}
+
+static void
+server_set_timeouts(struct wsg_server *srv)
+{
+    uint32_t ms = srv->cfg->limits.handshake_timeout_ms;
+    struct timeval hs = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        evhttp_set_timeout_tv(srv->listeners[i].http, &hs);
+}
+
+/* New certificates for the wss:// listeners, from the listen entries of
+ * the new configuration (same listeners, same order: main.c checks).  One
+ * that does not load keeps its old context. */
+static void
+server_reload_tls(struct wsg_server *srv, const struct wsg_config *cfg)
+{
+    for (size_t i = 0; i < srv->nlisteners && i < cfg->nlisten; i++) {
+        struct wsg_listener *l = &srv->listeners[i];
+        const struct wsg_tls_cfg *tcfg = cfg->listen[i].tls;
+        if (l->tls.ctx == NULL || tcfg == NULL)
+            continue;
+        char err[512];
+        SSL_CTX *ctx = wsg_tls_context_new(cfg->file, tcfg, err, sizeof(err));
+        if (ctx == NULL) {
+            log_err("%s: keeping the current certificate: %s", l->name, err);
+            continue;
+        }
+        wsg_tls_swap(&l->tls, ctx);
+        log_info("%s: certificate reloaded from %s", l->name, tcfg->certificate);
+    }
+}
+
+void
+wsg_server_reconfigure(struct wsg_server *srv, struct wsg_config *cfg,
+                       struct wsg_endpoint **eps)
+{
+    srv->cfg = cfg;
+    srv->eps = eps;
+    server_set_timeouts(srv);
+    server_reload_tls(srv, cfg);
 }
 
 static void
@@ -252,6 +334,7 @@ server_stop_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(srv->base, NULL);
 }
 
+/* Stop accepting; HTTP connections in progress go on until the free. */
 static void
 server_close_listeners(struct wsg_server *srv)
 {
@@ -260,9 +343,11 @@ server_close_listeners(struct wsg_server *srv)
         listener_forget(l);
         if (l->retry != NULL)
             event_free(l->retry);
+        l->retry = NULL;
         if (l->bound != NULL)
-            evhttp_del_accept_socket(srv->http, l->bound); /* frees l->lev */
-        memset(l, 0, sizeof(*l));
+            evhttp_del_accept_socket(l->http, l->bound); /* frees l->lev */
+        l->bound = NULL;
+        l->lev = NULL;
     }
 }
 
@@ -302,10 +387,14 @@ wsg_server_free(struct wsg_server *srv)
         return;
     while (!TAILQ_EMPTY(&srv->sessions))
         wsg_session_abort(TAILQ_FIRST(&srv->sessions));
-    if (srv->listeners != NULL)
+    if (srv->listeners != NULL) {
         server_close_listeners(srv);
-    if (srv->http != NULL)
-        evhttp_free(srv->http);
+        for (size_t i = 0; i < srv->nlisteners; i++) {
+            if (srv->listeners[i].http != NULL)
+                evhttp_free(srv->listeners[i].http);
+            SSL_CTX_free(srv->listeners[i].tls.ctx);
+        }
+    }
     if (srv->stop_timer != NULL)
         event_free(srv->stop_timer);
     free(srv->listeners);

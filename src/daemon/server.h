@@ -22,8 +22,7 @@ TAILQ_HEAD(wsg_session_list, wsg_session);
 
 struct wsg_server {
     struct event_base *base;
-    struct evhttp *http;
-    struct wsg_listener *listeners;     /* one per listen entry */
+    struct wsg_listener *listeners;     /* one per listen entry, each its own evhttp */
     size_t nlisteners;
     struct wsg_config *cfg;
     struct wsg_endpoint **eps;          /* one per cfg->endpoints[i] */
@@ -37,6 +36,11 @@ struct wsg_server {
 /* Bind every listener and start serving; NULL with a message in err. */
 struct wsg_server *wsg_server_new(struct event_base *base, struct wsg_config *cfg,
                                   struct wsg_endpoint **eps, char *err, size_t errlen);
+
+/* A reload: new connections get the new configuration and endpoints (the
+ * caller keeps them alive); listeners stay as they are. */
+void wsg_server_reconfigure(struct wsg_server *srv, struct wsg_config *cfg,
+                            struct wsg_endpoint **eps);
 
 /* Stop accepting, close every WebSocket with 1001 and break the event
  * loop once they are gone or the close timeout has passed. */

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/http_struct.h> /* HTTP version of the request */
 #include <event2/keyvalq_struct.h>
@@ -28,6 +29,7 @@
 #include "conn.h"
 #include "handshake.h"
 #include "log.h"
+#include "tls.h"
 
 static const char *
 status_reason(int status)
@@ -99,6 +101,28 @@ origin_allowed(const struct wsg_endpoint_cfg *ecfg, const struct wsg_hs_info *in
 
 /* ---- session life ------------------------------------------------------- */
 
+/* TLS: close_notify once, before the socket goes (evhttp never sends it,
+ * and strict clients report an unexpected EOF without it). */
+static void
+session_close_notify(struct wsg_session *s)
+{
+    if (s->evcon == NULL || s->notified)
+        return;
+    s->notified = true;
+    SSL *ssl = bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(s->evcon));
+    if (ssl != NULL)
+        wsg_tls_close_notify(ssl);
+}
+
+static void
+session_shutdown_write(void *arg)
+{
+    struct wsg_session *s = arg;
+    session_close_notify(s);
+    if (s->evcon != NULL)
+        shutdown(bufferevent_getfd(evhttp_connection_get_bufferevent(s->evcon)), SHUT_WR);
+}
+
 static void
 session_release(struct wsg_session *s)
 {
@@ -109,6 +133,7 @@ session_release(struct wsg_session *s)
     wsg_ipcount_remove(srv->per_ip, s->addr);
     wsg_endpoint_unref(s->ep);
     if (s->evcon != NULL) {
+        session_close_notify(s);
         evhttp_connection_set_closecb(s->evcon, NULL, NULL);
         evhttp_connection_free(s->evcon); /* frees the request, bufferevent, socket */
     }
@@ -131,6 +156,7 @@ session_evcon_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct wsg_session *s = arg;
     (void)evcon;
+    session_close_notify(s);  /* the bufferevent is still alive here */
     s->evcon = NULL;
     if (s->conn != NULL)
         wsg_conn_abort(s->conn); /* ends in session_conn_ended */
@@ -278,6 +304,7 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
         .subprotocol = protocol,
         .on_end = session_conn_ended,
         .end_arg = s,
+        .shutdown_write = session_shutdown_write,
     };
     log_debug("%s: upgraded %s%s%s", peer, p.target,
               protocol != NULL ? " subprotocol " : "", protocol != NULL ? protocol : "");

@@ -4,6 +4,8 @@
 #ifndef WSG_DAEMON_UPGRADE_H
 #define WSG_DAEMON_UPGRADE_H
 
+#include <stdbool.h>
+
 #include "server.h"
 
 struct evhttp_request;
@@ -18,6 +20,7 @@ struct wsg_session {
     struct wsg_conn *conn;            /* NULL once the connection ended */
     struct wsg_endpoint *ep;          /* a reference */
     char addr[64];                    /* peer address, for per-IP counts */
+    bool notified;                    /* TLS close_notify sent */
 };
 
 /* Answer a request for an endpoint's path: refuse it with the right HTTP

@@ -13,6 +13,9 @@ Environment:
   WSG_TEST_PORT    if set, start nothing and test the server already listening
                    on that port (for sanity checks against reference servers)
   WSG_KEEP_TMP     if set, keep the temp directory (config, daemon stderr)
+  WSGATED_WRAPPER  a command prefixed to the daemon's, split like a shell
+                   would, e.g. "valgrind --leak-check=full --error-exitcode=99";
+                   start-up and stop then get 60 s instead of 10
 
 Every socket has a timeout: a test fails in seconds, it never hangs.
 """
@@ -22,6 +25,7 @@ import collections
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -37,6 +41,10 @@ WSGATED = os.environ.get("WSGATED") or os.path.join(REPO, "build", "src", "wsgat
 MODULE_DIR = os.environ.get("WSG_MODULE_DIR") or os.path.join(
     REPO, "build", "src", "modules", ".libs")
 EXTERNAL_PORT = os.environ.get("WSG_TEST_PORT")
+WRAPPER = shlex.split(os.environ.get("WSGATED_WRAPPER", ""))
+# Seconds the daemon gets to start and to stop (a wrapper such as valgrind
+# makes both much slower).
+DAEMON_PATIENCE = 60 if WRAPPER else 10
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error")
@@ -173,13 +181,15 @@ class Daemon:
     and no sanitizer report in its stderr, or DaemonError."""
 
     def __init__(self, limits=None, endpoints=None, extra=None, log_level="debug",
-                 config_text=None, args=()):
+                 config_text=None, args=(), env=None, preexec_fn=None):
         self.limits = limits
         self.endpoints = endpoints
         self.extra = extra
         self.log_level = log_level
         self.config_text = config_text      # a format string with {port}, if given
         self.args = list(args)
+        self.env = env                      # added to the daemon's environment
+        self.preexec_fn = preexec_fn        # run in the child before exec (setrlimit...)
         self.proc = None
         self.port = None
         self.tmp = None
@@ -231,10 +241,12 @@ class Daemon:
         with open(self.config_path, "w") as f:
             f.write(text)
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([WSGATED, "-c", self.config_path] + self.args,
+        self.proc = subprocess.Popen(WRAPPER + [WSGATED, "-c", self.config_path] + self.args,
+                                     preexec_fn=self.preexec_fn,
                                      stdin=subprocess.DEVNULL, stdout=self._stderr,
-                                     stderr=self._stderr, cwd=d)
-        deadline = time.monotonic() + 10
+                                     stderr=self._stderr, cwd=d,
+                                     env=dict(os.environ, **(self.env or {})))
+        deadline = time.monotonic() + DAEMON_PATIENCE
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self._stderr.close()
@@ -244,8 +256,8 @@ class Daemon:
                 return
             time.sleep(0.02)
         self._kill()
-        raise DaemonError("wsgated did not accept on port %d within 10 s:\n%s"
-                          % (self.port, self.stderr_text()))
+        raise DaemonError("wsgated did not accept on port %d within %d s:\n%s"
+                          % (self.port, DAEMON_PATIENCE, self.stderr_text()))
 
     def _probe(self):
         """Ready = the port accepts a TCP connection and the event loop
@@ -297,10 +309,11 @@ class Daemon:
                 if not terminated:
                     self.proc.send_signal(signal.SIGTERM)
                 try:
-                    self.proc.wait(timeout=10)
+                    self.proc.wait(timeout=DAEMON_PATIENCE)
                 except subprocess.TimeoutExpired:
                     self._kill()
-                    problems.append("wsgated ignored SIGTERM for 10 s (killed)")
+                    problems.append("wsgated ignored SIGTERM for %d s (killed)"
+                                    % DAEMON_PATIENCE)
                 if self.proc.returncode != 0:
                     problems.append("wsgated exited with status %s after SIGTERM"
                                     % self.proc.returncode)

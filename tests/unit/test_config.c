@@ -272,7 +272,7 @@ START_TEST(test_unknown_top_level_key_is_rejected_with_valid_keys)
 {
     expect_error(LISTEN ECHO "listen_port = 80;\n",
                  "test.conf:3: unknown key \"listen_port\" at top level "
-                 "(valid: listen, module_dir, log, limits, endpoints)");
+                 "(valid: listen, module_dir, user, group, log, limits, endpoints)");
 }
 END_TEST
 
