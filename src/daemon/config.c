@@ -1009,7 +1009,9 @@ wsg_cfg_default_text(void)
         "# wsgated's embedded default: used when no configuration file is given.\n"
         "listen = ( { address = \"127.0.0.1\"; port = 8080; } );\n"
         "endpoints = (\n"
-        "    { path = \"/echo\"; module = \"echo\"; }\n"
+        "    { path = \"/echo\"; module = \"echo\"; },\n"
+        "    { path = \"/broadcast\"; match = \"prefix\"; module = \"broadcast\";\n"
+        "      options = { room = \"path\"; }; }\n"
         ");\n";
 }
 

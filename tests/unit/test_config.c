@@ -93,7 +93,7 @@ START_TEST(test_minimal_config_gets_every_default)
 }
 END_TEST
 
-START_TEST(test_embedded_default_listens_on_loopback_8080_and_serves_echo)
+START_TEST(test_embedded_default_serves_echo_and_broadcast_on_loopback_8080)
 {
     err[0] = '\0';
     struct wsg_config *cfg = wsg_cfg_load_string(wsg_cfg_default_text(),
@@ -103,9 +103,25 @@ START_TEST(test_embedded_default_listens_on_loopback_8080_and_serves_echo)
     ck_assert_uint_eq(cfg->nlisten, 1);
     ck_assert_str_eq(cfg->listen[0].address, "127.0.0.1");
     ck_assert_uint_eq(cfg->listen[0].port, 8080);
+    ck_assert_uint_eq(cfg->nendpoints, 2);
     ck_assert_ptr_nonnull(wsg_cfg_find_endpoint(cfg, "/echo", 5));
     ck_assert_str_eq(wsg_cfg_find_endpoint(cfg, "/echo", 5)->module, "echo");
+    ck_assert_ptr_null(wsg_cfg_find_endpoint(cfg, "/echo/x", 7));
     assert_default_limits(&cfg->limits);
+
+    /* /broadcast, its rooms taken from the path: /broadcast/lobby. */
+    const struct wsg_endpoint_cfg *bc = wsg_cfg_find_endpoint(cfg, "/broadcast", 10);
+    ck_assert_ptr_nonnull(bc);
+    ck_assert_str_eq(bc->module, "broadcast");
+    ck_assert_int_eq(bc->match, WSG_MATCH_PREFIX);
+    ck_assert_ptr_eq(wsg_cfg_find_endpoint(cfg, "/broadcast/lobby", 16), bc);
+    ck_assert_ptr_null(wsg_cfg_find_endpoint(cfg, "/broadcasts", 11));
+    ck_assert_ptr_nonnull(bc->options);
+    ck_assert_int_eq(config_setting_length(bc->options), 1);
+    const char *room = NULL;
+    ck_assert(config_setting_lookup_string(bc->options, "room", &room));
+    ck_assert_str_eq(room, "path");
+    assert_default_limits(&bc->limits);
     wsg_cfg_free(cfg);
 }
 END_TEST
@@ -183,8 +199,13 @@ START_TEST(test_sample_file_examples_are_valid_when_uncommented)
     ck_assert_uint_eq(cfg->nlisten, 2);
     ck_assert_ptr_nonnull(cfg->listen[1].tls);
     ck_assert(cfg->listen[1].tls->verify_client);
-    ck_assert_uint_eq(cfg->nendpoints, 2);
-    const struct wsg_endpoint_cfg *ep = &cfg->endpoints[1];
+    ck_assert_uint_eq(cfg->nendpoints, 3);
+    const struct wsg_endpoint_cfg *bc = &cfg->endpoints[1];
+    ck_assert_str_eq(bc->module, "broadcast");
+    ck_assert_int_eq(bc->match, WSG_MATCH_PREFIX);
+    ck_assert_ptr_nonnull(bc->options);
+    ck_assert_int_eq(config_setting_length(bc->options), 4);
+    const struct wsg_endpoint_cfg *ep = &cfg->endpoints[2];
     ck_assert_ptr_nonnull(ep->options);
     ck_assert_uint_gt(ep->nsubprotocols, 0);
     ck_assert_uint_gt(ep->norigins, 0);
@@ -1073,7 +1094,7 @@ config_suite(void)
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("defaults");
     tcase_add_test(tc, test_minimal_config_gets_every_default);
-    tcase_add_test(tc, test_embedded_default_listens_on_loopback_8080_and_serves_echo);
+    tcase_add_test(tc, test_embedded_default_serves_echo_and_broadcast_on_loopback_8080);
     tcase_add_test(tc, test_sample_file_loads_and_documents_the_true_defaults);
     tcase_add_test(tc, test_sample_file_examples_are_valid_when_uncommented);
     tcase_add_test(tc, test_free_null_is_a_no_op);
