@@ -57,6 +57,13 @@ enum wsg_send_result wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_
  * a reason of at most 123 bytes of UTF-8 (longer is truncated). */
 void wsg_conn_close(struct wsg_conn *c, uint16_t code, const char *reason);
 
+/* Flow control from the module's side: stop taking messages from this
+ * peer (its data waits in the kernel's buffers, so TCP slows the peer
+ * down) until resumed, e.g. while a backend cannot keep up.  Control
+ * frames already read are still answered; timeouts keep running. */
+void wsg_conn_pause(struct wsg_conn *c);
+void wsg_conn_resume(struct wsg_conn *c);
+
 /* Bytes queued for the peer and not yet written. */
 size_t wsg_conn_pending(const struct wsg_conn *c);
 

@@ -66,7 +66,8 @@ struct wsg_module {
     int (*reload)(void *state, const config_setting_t *opts, char *err, size_t errlen);
 
     /* A client completed the handshake.  Return 0 to accept it, or a
-     * close code (e.g. 1008) to close it at once. */
+     * close code (e.g. 1008) to close it at once; to give a reason, call
+     * wsg_conn_close(c, code, reason) first and return the same code. */
     int (*on_open)(struct wsg_conn *c, void *state);
 
     /* A complete text or binary message (fragments already joined, text

@@ -54,6 +54,7 @@ struct wsg_conn {
     bool close_sent;
     bool over_low_mark;        /* told the module WSG_SEND_FULL */
     bool ping_outstanding;
+    bool paused;               /* the module asked us to stop reading */
     uint16_t close_code;       /* for on_close */
 
     uint64_t last_rx_ms;       /* any bytes from the peer */
@@ -246,6 +247,7 @@ wsg_conn_close(struct wsg_conn *c, uint16_t code, const char *reason)
     conn_send_close_frame(c, code, reason);
     c->close_code = code;
     c->state = CONN_CLOSING;
+    wsg_conn_resume(c);                   /* the peer's close must be read */
     c->close_deadline_ms = now_ms() + c->lim->close_timeout_ms;
     conn_arm_timer(c);
 }
@@ -265,6 +267,28 @@ conn_fail(struct wsg_conn *c, enum wsg_err err)
 }
 
 /* ---- accessors of the module API -------------------------------------- */
+
+void
+wsg_conn_pause(struct wsg_conn *c)
+{
+    if (c->state != CONN_OPEN || c->paused)
+        return;
+    c->paused = true;
+    bufferevent_disable(c->bev, EV_READ);
+}
+
+void
+wsg_conn_resume(struct wsg_conn *c)
+{
+    if (!c->paused || c->state == CONN_DONE)
+        return;
+    c->paused = false;
+    bufferevent_enable(c->bev, EV_READ);
+    /* Whole frames may be waiting in the input buffer already, and no read
+     * event will announce bytes that arrived before. */
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
 
 void
 wsg_conn_set_data(struct wsg_conn *c, void *data)
@@ -388,7 +412,7 @@ conn_on_message(struct wsg_conn *c, const struct wsg_msg *m)
 static bool
 conn_parsing(const struct wsg_conn *c)
 {
-    return c->state == CONN_OPEN || c->state == CONN_CLOSING;
+    return (c->state == CONN_OPEN && !c->paused) || c->state == CONN_CLOSING;
 }
 
 /* Feed the buffered input to the reader, zero-copy: the reader unmasks
@@ -423,8 +447,8 @@ conn_process_input(struct wsg_conn *c)
         }
         evbuffer_drain(in, used_total);
     }
-    if (!conn_parsing(c))
-        evbuffer_drain(in, evbuffer_get_length(in));
+    if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
+        evbuffer_drain(in, evbuffer_get_length(in)); /* no longer parsed */
 }
 
 /* ---- bufferevent and timer callbacks ------------------------------------ */
