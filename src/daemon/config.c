@@ -82,6 +82,7 @@ enum {
     WSG_IN_LOG = 1u << 4,
     WSG_IN_ENDPOINT = 1u << 5,
     WSG_IN_ENDPOINT_LIMITS = 1u << 6,   /* an endpoint's overrides */
+    WSG_IN_SNI = 1u << 7,               /* listen.tls.sni entries */
 };
 
 enum {
@@ -616,6 +617,21 @@ static const struct wsg_cfg_group wsg_log_group = {
     "in log", WSG_IN_LOG, wsg_log_keys, NULL,
 };
 
+static const struct wsg_cfg_key wsg_sni_keys[] = {
+    { .name = "certificate", .set = set_string, .where = WSG_IN_SNI, .flags = WSG_REQUIRED,
+      WSG_FIELD(struct wsg_tls_cert, certificate) },
+    { .name = "private_key", .set = set_string, .where = WSG_IN_SNI, .flags = WSG_REQUIRED,
+      WSG_FIELD(struct wsg_tls_cert, private_key) },
+    { .name = NULL },
+};
+
+static const struct wsg_cfg_group wsg_sni_group = {
+    "in listen.tls.sni", WSG_IN_SNI, wsg_sni_keys, NULL,
+};
+
+static int set_sni(struct wsg_cfg_parser *p, const config_setting_t *s,
+                   const struct wsg_cfg_key *key, void *base);
+
 static const struct wsg_cfg_key wsg_tls_keys[] = {
     { .name = "certificate", .set = set_string, .where = WSG_IN_TLS, .flags = WSG_REQUIRED,
       WSG_FIELD(struct wsg_tls_cfg, certificate) },
@@ -625,6 +641,7 @@ static const struct wsg_cfg_key wsg_tls_keys[] = {
       WSG_FIELD(struct wsg_tls_cfg, ca_file) },
     { .name = "verify_client", .set = set_bool, .where = WSG_IN_TLS,
       WSG_FIELD(struct wsg_tls_cfg, verify_client) },
+    { .name = "sni", .set = set_sni, .where = WSG_IN_TLS },
     { .name = NULL },
 };
 
@@ -813,6 +830,27 @@ same_listener(const struct wsg_listen_cfg *a, const struct wsg_listen_cfg *b)
         inet_pton(AF_INET6, b->address, y);
     }
     return memcmp(x, y, sizeof(x)) == 0;
+}
+
+/* sni = ( { certificate = "..."; private_key = "..."; }, ... ); */
+static int
+set_sni(struct wsg_cfg_parser *p, const config_setting_t *s,
+        const struct wsg_cfg_key *key, void *base)
+{
+    struct wsg_tls_cfg *tls = base;
+    if (check_list_of_groups(p, s, key->name) != 0)
+        return -1;
+    size_t n = (size_t)config_setting_length(s);
+    if ((tls->sni = calloc(n, sizeof(*tls->sni))) == NULL)
+        return cfg_error(p, s, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        tls->nsni = i + 1;
+        tls->sni[i].line = (int)config_setting_source_line(e);
+        if (parse_group(p, e, &wsg_sni_group, &tls->sni[i]) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int
@@ -1070,6 +1108,11 @@ wsg_cfg_free(struct wsg_config *cfg)
         struct wsg_listen_cfg *l = &cfg->listen[i];
         free(l->address);
         if (l->tls != NULL) {
+            for (size_t j = 0; j < l->tls->nsni; j++) {
+                free(l->tls->sni[j].certificate);
+                free(l->tls->sni[j].private_key);
+            }
+            free(l->tls->sni);
             free(l->tls->certificate);
             free(l->tls->private_key);
             free(l->tls->ca_file);

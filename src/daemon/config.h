@@ -40,11 +40,21 @@ struct wsg_limits {
     enum wsg_slow_policy slow_policy;   /* default close */
 };
 
-struct wsg_tls_cfg {
+/* One more certificate for a TLS listener, served to clients whose SNI
+ * host name it covers (its subjectAltNames, as X509_check_host sees it). */
+struct wsg_tls_cert {
     char *certificate;
+    char *private_key;
+    int line;
+};
+
+struct wsg_tls_cfg {
+    char *certificate;                  /* the default: no SNI, or no match */
     char *private_key;
     char *ca_file;                      /* NULL: no client certificates */
     bool verify_client;
+    struct wsg_tls_cert *sni;           /* more certificates, chosen by SNI */
+    size_t nsni;
     int line;
 };
 

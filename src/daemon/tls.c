@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,14 +106,56 @@ load_file_error(char *err, size_t errlen, const char *config_file, int line,
     return -1;
 }
 
-SSL_CTX *
-wsg_tls_context_new(const char *config_file, const struct wsg_tls_cfg *cfg,
-                    char *err, size_t errlen)
+/* The certificates chosen by SNI live as long as the default context:
+ * they hang off it as ex_data, freed with it. */
+struct sni_certs {
+    size_t n;
+    SSL_CTX *ctx[];
+};
+
+static int sni_index = -1;
+
+static void
+sni_certs_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    struct sni_certs *certs = ptr;
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    if (certs == NULL)
+        return;
+    for (size_t i = 0; i < certs->n; i++)
+        SSL_CTX_free(certs->ctx[i]);
+    free(certs);
+}
+
+/* Serve the first extra certificate that covers the requested name;
+ * otherwise the default one. */
+static int
+sni_select(SSL *ssl, int *alert, void *arg)
+{
+    const struct sni_certs *certs = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    (void)alert;
+    if (name == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
+    for (size_t i = 0; i < certs->n; i++) {
+        X509 *cert = SSL_CTX_get0_certificate(certs->ctx[i]);
+        if (cert != NULL && X509_check_host(cert, name, 0, 0, NULL) == 1) {
+            SSL_set_SSL_CTX(ssl, certs->ctx[i]);
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* A context with our protocol settings and one certificate and key. */
+static SSL_CTX *
+context_with_certificate(const char *config_file, int line, const char *certificate,
+                         const char *private_key, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
         snprintf(err, errlen, "%s:%d: cannot create a TLS context: %s", config_file,
-                 cfg->line, last_ssl_error());
+                 line, last_ssl_error());
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -124,21 +167,66 @@ wsg_tls_context_new(const char *config_file, const struct wsg_tls_cfg *cfg,
     SSL_CTX_set_info_callback(ctx, tls_info);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"wsgated", 7);
 
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->certificate) != 1) {
-        load_file_error(err, errlen, config_file, cfg->line, "certificate", cfg->certificate);
+    if (SSL_CTX_use_certificate_chain_file(ctx, certificate) != 1) {
+        load_file_error(err, errlen, config_file, line, "certificate", certificate);
         goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->private_key, SSL_FILETYPE_PEM) != 1
+    if (SSL_CTX_use_PrivateKey_file(ctx, private_key, SSL_FILETYPE_PEM) != 1
         && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
-        load_file_error(err, errlen, config_file, cfg->line, "private key", cfg->private_key);
+        load_file_error(err, errlen, config_file, line, "private key", private_key);
         goto fail;
     }
     if (ERR_peek_last_error() != 0 || SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(err, errlen, "%s:%d: private key %s does not match certificate %s",
-                 config_file, cfg->line, cfg->private_key, cfg->certificate);
+                 config_file, line, private_key, certificate);
         ERR_clear_error();
         goto fail;
     }
+    return ctx;
+
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static int
+add_sni_certificates(SSL_CTX *ctx, const char *config_file, const struct wsg_tls_cfg *cfg,
+                     char *err, size_t errlen)
+{
+    if (cfg->nsni == 0)
+        return 0;
+    if (sni_index < 0)
+        sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sni_certs_free);
+    struct sni_certs *certs = calloc(1, sizeof(*certs) + cfg->nsni * sizeof(SSL_CTX *));
+    if (sni_index < 0 || certs == NULL) {
+        free(certs);
+        snprintf(err, errlen, "%s:%d: out of memory", config_file, cfg->line);
+        return -1;
+    }
+    SSL_CTX_set_ex_data(ctx, sni_index, certs); /* freed with ctx from here on */
+    for (size_t i = 0; i < cfg->nsni; i++) {
+        const struct wsg_tls_cert *c = &cfg->sni[i];
+        certs->ctx[i] = context_with_certificate(config_file, c->line, c->certificate,
+                                                 c->private_key, err, errlen);
+        if (certs->ctx[i] == NULL)
+            return -1;
+        certs->n = i + 1;
+    }
+    SSL_CTX_set_tlsext_servername_callback(ctx, sni_select);
+    SSL_CTX_set_tlsext_servername_arg(ctx, certs);
+    return 0;
+}
+
+SSL_CTX *
+wsg_tls_context_new(const char *config_file, const struct wsg_tls_cfg *cfg,
+                    char *err, size_t errlen)
+{
+    SSL_CTX *ctx = context_with_certificate(config_file, cfg->line, cfg->certificate,
+                                            cfg->private_key, err, errlen);
+    if (ctx == NULL)
+        return NULL;
+    if (add_sni_certificates(ctx, config_file, cfg, err, errlen) != 0)
+        goto fail;
     if (cfg->ca_file != NULL) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->ca_file);
         if (names == NULL || SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1) {

@@ -91,10 +91,10 @@ def client_context(pki, cafile="ca.pem", cert=None):
     return ctx
 
 
-def wss_upgrade(port, ctx, path="/echo"):
+def wss_upgrade(port, ctx, path="/echo", server_hostname="127.0.0.1"):
     """A raw TLS socket after a successful upgrade."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    s = ctx.wrap_socket(raw, server_hostname=server_hostname)
     s.sendall(wsgtest.upgrade_request(port, path))
     resp = wsgtest.read_response(s)
     if resp.status != 101:
@@ -220,6 +220,18 @@ class TLS(unittest.TestCase):
         self.assertTrue(echo_roundtrip(s, "with a certificate"))
         s.close()
 
+    def test_sni_picks_the_certificate_that_covers_the_name(self):
+        serial = self.pki.issue("other", "ca", san="DNS:other.test")
+        d = self.start(sni=[{"certificate": self.pki.path("other.pem"),
+                             "private_key": self.pki.path("other.key")}])
+        by_name = wss_upgrade(d.port, client_context(self.pki), server_hostname="other.test")
+        self.assertEqual(int(peer_serial(by_name), 16), int(serial, 16))
+        self.assertTrue(echo_roundtrip(by_name, "via SNI"))
+        default = wss_upgrade(d.port, client_context(self.pki))   # an IP: no SNI
+        self.assertNotEqual(int(peer_serial(default), 16), int(serial, 16))
+        by_name.close()
+        default.close()
+
     def test_sighup_loads_a_new_certificate_for_new_connections_only(self):
         d = self.start()
         old = wss_upgrade(d.port, client_context(self.pki))
@@ -268,6 +280,11 @@ class TLSStartupErrors(unittest.TestCase):
     def test_key_that_does_not_match_names_both_files(self):
         self.check(r"private key .*client\.key does not match certificate .*server\.pem",
                    private_key=self.pki.path("client.key"))
+
+    def test_missing_sni_certificate_names_the_file(self):
+        self.check(r"wsgated\.conf:\d+: certificate /nonexistent/sni\.pem: No such file",
+                   sni=[{"certificate": "/nonexistent/sni.pem",
+                         "private_key": self.pki.path("server.key")}])
 
     def test_garbage_certificate_file_is_an_error(self):
         bad = self.pki.path("garbage.pem")

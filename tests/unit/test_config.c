@@ -161,10 +161,11 @@ is_commented_example(const char **line)
         return false;
     c += 2 + strspn(c + 2, " ");
     if (strncmp(c, "# ", 2) == 0)
-        c += 2;
+        c += 2 + strspn(c + 2, " ");
     size_t key = strspn(c, "abcdefghijklmnopqrstuvwxyz_");
     if ((key > 0 && strncmp(c + key, " = ", 3) == 0) || strcmp(c, ",\n") == 0
-        || strcmp(c, "{\n") == 0 || strcmp(c, "}\n") == 0 || strcmp(c, "};\n") == 0) {
+        || strcmp(c, "{\n") == 0 || strcmp(c, "}\n") == 0 || strcmp(c, "};\n") == 0
+        || strcmp(c, ");\n") == 0) {
         *line = c;
         return true;
     }
@@ -199,6 +200,7 @@ START_TEST(test_sample_file_examples_are_valid_when_uncommented)
     ck_assert_uint_eq(cfg->nlisten, 2);
     ck_assert_ptr_nonnull(cfg->listen[1].tls);
     ck_assert(cfg->listen[1].tls->verify_client);
+    ck_assert_uint_eq(cfg->listen[1].tls->nsni, 1);
     ck_assert_uint_eq(cfg->nendpoints, 3);
     const struct wsg_endpoint_cfg *bc = &cfg->endpoints[1];
     ck_assert_str_eq(bc->module, "broadcast");
@@ -345,7 +347,7 @@ START_TEST(test_unknown_keys_in_every_group_are_rejected)
                  "  tls = { certificate = \"c\"; private_key = \"k\"; cert = \"x\"; }; } );\n"
                  ECHO,
                  "test.conf:2: unknown key \"cert\" in listen.tls "
-                 "(valid: certificate, private_key, ca_file, verify_client)");
+                 "(valid: certificate, private_key, ca_file, verify_client, sni)");
     expect_error(LISTEN ECHO "log = { facility = \"daemon\"; };\n",
                  "test.conf:3: unknown key \"facility\" in log (valid: level, target)");
     expect_error(LISTEN "endpoints = ( { path = \"/e\"; module = \"echo\"; origins = []; } );\n",
@@ -473,6 +475,34 @@ START_TEST(test_bool_keys_reject_strings)
     expect_error("listen = ( { port = 443; tls = { certificate = \"c\"; private_key = \"k\";\n"
                  "  ca_file = \"ca\"; verify_client = \"yes\"; }; } );\n" ECHO,
                  "test.conf:2: verify_client must be true or false");
+}
+END_TEST
+
+START_TEST(test_tls_sni_certificates_are_listed_in_order)
+{
+    struct wsg_config *cfg = load_ok(
+        "listen = ( { port = 443; tls = { certificate = \"c\"; private_key = \"k\";\n"
+        "  sni = ( { certificate = \"a.pem\"; private_key = \"a.key\"; },\n"
+        "          { certificate = \"b.pem\"; private_key = \"b.key\"; } ); }; } );\n" ECHO);
+    const struct wsg_tls_cfg *tls = cfg->listen[0].tls;
+    ck_assert_uint_eq(tls->nsni, 2);
+    ck_assert_str_eq(tls->sni[0].certificate, "a.pem");
+    ck_assert_str_eq(tls->sni[1].private_key, "b.key");
+    ck_assert_int_eq(tls->sni[1].line, 3);
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_tls_sni_entry_needs_a_key_and_known_keys_only)
+{
+    expect_error("listen = ( { port = 443; tls = { certificate = \"c\"; private_key = \"k\";\n"
+                 "  sni = ( { certificate = \"a.pem\"; } ); }; } );\n" ECHO,
+                 "test.conf:2: missing required key \"private_key\" in listen.tls.sni");
+    expect_error("listen = ( { port = 443; tls = { certificate = \"c\"; private_key = \"k\";\n"
+                 "  sni = ( { certificate = \"a\"; private_key = \"b\"; names = []; } ); }; } );\n"
+                 ECHO,
+                 "test.conf:2: unknown key \"names\" in listen.tls.sni "
+                 "(valid: certificate, private_key)");
 }
 END_TEST
 
@@ -1123,6 +1153,8 @@ config_suite(void)
     tcase_add_test(tc, test_verify_client_needs_a_ca_file);
     tcase_add_test(tc, test_bool_keys_reject_strings);
     tcase_add_test(tc, test_tls_must_be_a_group);
+    tcase_add_test(tc, test_tls_sni_certificates_are_listed_in_order);
+    tcase_add_test(tc, test_tls_sni_entry_needs_a_key_and_known_keys_only);
     tcase_add_test(tc, test_duplicate_listen_address_and_port_is_rejected);
     tcase_add_test(tc, test_same_port_on_different_addresses_is_accepted);
     suite_add_tcase(s, tc);
