@@ -81,6 +81,7 @@ class Notify(unittest.TestCase):
             self.notify.wait_for("READY=1")
         finally:
             d.proc.send_signal(signal.SIGTERM)
+            d._terminated = True      # stop() must not count the exit as a death
             self.notify.wait_for("STOPPING=1")
             d.stop()
 
