@@ -80,6 +80,19 @@ const char *wsg_conn_target(const struct wsg_conn *c);
 /* The negotiated subprotocol, or NULL. */
 const char *wsg_conn_subprotocol(const struct wsg_conn *c);
 
+/* The client's request headers, during on_open only (they are dropped
+ * after it to save memory: copy what you need).  wsg_conn_header: the
+ * value of the first header named name (case-insensitive), or NULL.
+ * wsg_conn_header_at: the name of the i-th header (0-based, in request
+ * order) with its value in *value, or NULL past the last.  Both return
+ * NULL outside on_open. */
+const char *wsg_conn_header(const struct wsg_conn *c, const char *name);
+const char *wsg_conn_header_at(const struct wsg_conn *c, size_t i, const char **value);
+
+/* 1 if the client reached us over TLS (or, from a trusted proxy, says so
+ * with X-Forwarded-Proto: https), else 0. */
+int wsg_conn_secure(const struct wsg_conn *c);
+
 /* syslog(3) levels: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG... */
 void wsg_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -57,6 +57,19 @@ static const struct wsg_limits wsg_default_limits = {
     .slow_policy = WSG_SLOW_CLOSE,
 };
 
+/* permessage-deflate: off; when on, zlib's defaults and the largest
+ * windows, messages under 64 bytes left alone. */
+static const struct wsg_deflate_cfg wsg_default_compression = {
+    .enabled = false,
+    .level = 6,
+    .mem_level = 8,
+    .server_max_window_bits = 15,
+    .client_max_window_bits = 15,
+    .server_no_context_takeover = false,
+    .client_no_context_takeover = false,
+    .min_size = 64,
+};
+
 #define WSG_DEFAULT_ADDRESS "127.0.0.1"
 #define WSG_DEFAULT_BACKLOG 511
 
@@ -83,6 +96,7 @@ enum {
     WSG_IN_ENDPOINT = 1u << 5,
     WSG_IN_ENDPOINT_LIMITS = 1u << 6,   /* an endpoint's overrides */
     WSG_IN_SNI = 1u << 7,               /* listen.tls.sni entries */
+    WSG_IN_COMPRESSION = 1u << 8,       /* compression, global or an endpoint's */
 };
 
 enum {
@@ -524,6 +538,96 @@ check_origin(const char *v)
     return NULL;
 }
 
+/* ---- addresses and ranges (trusted_proxies) ---------------------------- */
+
+bool
+wsg_addr_parse(const char *s, uint8_t out[16])
+{
+    struct in_addr v4;
+    if (inet_pton(AF_INET, s, &v4) == 1) {
+        static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        memcpy(out, mapped, sizeof(mapped));
+        memcpy(out + 12, &v4, 4);
+        return true;
+    }
+    return inet_pton(AF_INET6, s, out) == 1;
+}
+
+bool
+wsg_cidr_parse(const char *s, struct wsg_cidr *out)
+{
+    char addr[INET6_ADDRSTRLEN];
+    const char *slash = strchr(s, '/');
+    size_t len = slash != NULL ? (size_t)(slash - s) : strlen(s);
+    if (len == 0 || len >= sizeof(addr))
+        return false;
+    memcpy(addr, s, len);
+    addr[len] = '\0';
+    if (!wsg_addr_parse(addr, out->addr))
+        return false;
+    bool v4 = strchr(addr, ':') == NULL;
+    unsigned max = v4 ? 32 : 128;
+    unsigned prefix = max;
+    if (slash != NULL) {
+        const char *d = slash + 1;
+        if (!isdigit((unsigned char)*d) || strlen(d) > 3)
+            return false;
+        prefix = 0;
+        for (; isdigit((unsigned char)*d); d++)
+            prefix = prefix * 10 + (unsigned)(*d - '0');
+        if (*d != '\0' || prefix > max)
+            return false;
+    }
+    out->prefix = v4 ? prefix + 96 : prefix;
+    /* Host bits set ("10.1.2.3/8") would make a range that reads one way
+     * and matches another: clear them. */
+    for (unsigned bit = out->prefix; bit < 128; bit++)
+        out->addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+    return true;
+}
+
+bool
+wsg_cidr_list_match(const struct wsg_cidr *list, size_t n, const uint8_t addr[16])
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned bytes = list[i].prefix / 8, bits = list[i].prefix % 8;
+        if (memcmp(list[i].addr, addr, bytes) != 0)
+            continue;
+        if (bits == 0 || ((list[i].addr[bytes] ^ addr[bytes]) & (0xff00u >> bits)) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* An array of CIDR ranges: [ "10.0.0.0/8", "::1" ]. */
+static int
+set_cidr_list(struct wsg_cfg_parser *p, const config_setting_t *s,
+              const struct wsg_cfg_key *key, void *base)
+{
+    int t = config_setting_type(s);
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+        return cfg_error(p, s, "%s must be an array of addresses or CIDR ranges: "
+                         "[ \"127.0.0.1\", \"10.0.0.0/8\", \"::1\" ]", key->name);
+    struct wsg_cidr **dst = field(base, key);
+    size_t *count = (size_t *)(void *)((char *)base + key->count_offset);
+    int n = config_setting_length(s);
+    if (n == 0)
+        return 0;
+    if ((*dst = calloc((size_t)n, sizeof(**dst))) == NULL)
+        return cfg_error(p, s, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return cfg_error(p, e, "%s entries must be strings", key->name);
+        const char *v = config_setting_get_string(e);
+        if (!wsg_cidr_parse(v, &(*dst)[i]))
+            return cfg_error(p, e, "%s entry \"%s\" is not an IPv4 or IPv6 address "
+                             "or CIDR range (\"10.0.0.0/8\", \"fd00::/8\")", key->name, v);
+        *count = (size_t)i + 1;
+    }
+    return 0;
+}
+
 /* ---- tables ----------------------------------------------------------- */
 
 static const struct wsg_cfg_name wsg_slow_policies[] = {
@@ -601,6 +705,34 @@ static const struct wsg_cfg_group wsg_limits_group = {
 
 static const struct wsg_cfg_group wsg_endpoint_limits_group = {
     "in endpoint limits", WSG_IN_ENDPOINT_LIMITS, wsg_limits_keys, check_limits,
+};
+
+/* The same keys globally and per endpoint: an endpoint's group starts as
+ * a copy of the global one and overrides key by key. */
+static const struct wsg_cfg_key wsg_compression_keys[] = {
+    { .name = "enabled", .set = set_bool, .where = WSG_IN_COMPRESSION,
+      WSG_FIELD(struct wsg_deflate_cfg, enabled) },
+    { .name = "level", .set = set_int, .where = WSG_IN_COMPRESSION,
+      WSG_FIELD(struct wsg_deflate_cfg, level), .min = 0, .max = 9 },
+    { .name = "mem_level", .set = set_int, .where = WSG_IN_COMPRESSION,
+      WSG_FIELD(struct wsg_deflate_cfg, mem_level), .min = 1, .max = 9 },
+    { .name = "server_max_window_bits", .set = set_int, .where = WSG_IN_COMPRESSION,
+      WSG_FIELD(struct wsg_deflate_cfg, server_max_window_bits),
+      .min = WSG_DEFLATE_MIN_WBITS, .max = WSG_DEFLATE_MAX_WBITS },
+    { .name = "client_max_window_bits", .set = set_int, .where = WSG_IN_COMPRESSION,
+      WSG_FIELD(struct wsg_deflate_cfg, client_max_window_bits),
+      .min = WSG_DEFLATE_MIN_WBITS, .max = WSG_DEFLATE_MAX_WBITS },
+    { .name = "server_no_context_takeover", .set = set_bool, .where = WSG_IN_COMPRESSION,
+      WSG_FIELD(struct wsg_deflate_cfg, server_no_context_takeover) },
+    { .name = "client_no_context_takeover", .set = set_bool, .where = WSG_IN_COMPRESSION,
+      WSG_FIELD(struct wsg_deflate_cfg, client_no_context_takeover) },
+    { .name = "min_size", .set = set_int, .where = WSG_IN_COMPRESSION,
+      WSG_FIELD(struct wsg_deflate_cfg, min_size), .min = 0, .max = UINT32_MAX },
+    { .name = NULL },
+};
+
+static const struct wsg_cfg_group wsg_compression_group = {
+    "in compression", WSG_IN_COMPRESSION, wsg_compression_keys, NULL,
 };
 
 /* log's keys live directly in struct wsg_config: the group's base is the
@@ -696,6 +828,8 @@ static const struct wsg_cfg_key wsg_endpoint_keys[] = {
       .count_offset = offsetof(struct wsg_endpoint_cfg, norigins) },
     { .name = "limits", .set = set_group, .where = WSG_IN_ENDPOINT,
       WSG_FIELD(struct wsg_endpoint_cfg, limits), .aux = &wsg_endpoint_limits_group },
+    { .name = "compression", .set = set_group, .where = WSG_IN_ENDPOINT,
+      WSG_FIELD(struct wsg_endpoint_cfg, compression), .aux = &wsg_compression_group },
     { .name = NULL },
 };
 
@@ -719,7 +853,8 @@ static int set_listen(struct wsg_cfg_parser *p, const config_setting_t *s,
 static int set_endpoints(struct wsg_cfg_parser *p, const config_setting_t *s,
                          const struct wsg_cfg_key *key, void *base);
 
-/* Order matters: endpoints must come after limits, which they inherit. */
+/* Order matters: endpoints must come after limits and compression, which
+ * they inherit. */
 static const struct wsg_cfg_key wsg_top_keys[] = {
     { .name = "listen", .set = set_listen, .where = WSG_IN_TOP, .flags = WSG_REQUIRED },
     { .name = "module_dir", .set = set_string, .where = WSG_IN_TOP,
@@ -728,10 +863,15 @@ static const struct wsg_cfg_key wsg_top_keys[] = {
       WSG_FIELD(struct wsg_config, user) },
     { .name = "group", .set = set_string, .where = WSG_IN_TOP,
       WSG_FIELD(struct wsg_config, group) },
+    { .name = "trusted_proxies", .set = set_cidr_list, .where = WSG_IN_TOP,
+      WSG_FIELD(struct wsg_config, trusted_proxies),
+      .count_offset = offsetof(struct wsg_config, ntrusted_proxies) },
     { .name = "log", .set = set_group, .where = WSG_IN_TOP, .offset = 0,
       .aux = &wsg_log_group },
     { .name = "limits", .set = set_group, .where = WSG_IN_TOP,
       WSG_FIELD(struct wsg_config, limits), .aux = &wsg_limits_group },
+    { .name = "compression", .set = set_group, .where = WSG_IN_TOP,
+      WSG_FIELD(struct wsg_config, compression), .aux = &wsg_compression_group },
     { .name = "endpoints", .set = set_endpoints, .where = WSG_IN_TOP, .flags = WSG_REQUIRED },
     { .name = NULL },
 };
@@ -906,6 +1046,7 @@ set_endpoints(struct wsg_cfg_parser *p, const config_setting_t *s,
         cfg->nendpoints = i + 1;
         ep->line = (int)config_setting_source_line(e);
         ep->limits = cfg->limits;
+        ep->compression = cfg->compression;
         if (parse_group(p, e, &wsg_endpoint_group, ep) != 0)
             return -1;
         const config_setting_t *mod = config_setting_get_member(e, "module");
@@ -936,6 +1077,7 @@ cfg_new(const char *file)
     config_init(&cfg->lc);
     cfg->refs = 1;
     cfg->limits = wsg_default_limits;
+    cfg->compression = wsg_default_compression;
     cfg->log_level = LOG_INFO;
     cfg->log_target = WSG_LOG_STDERR;
     if ((cfg->file = strdup(file)) == NULL) {
@@ -1131,6 +1273,7 @@ wsg_cfg_free(struct wsg_config *cfg)
     free(cfg->module_dir);
     free(cfg->user);
     free(cfg->group);
+    free(cfg->trusted_proxies);
     free(cfg->file);
     config_destroy(&cfg->lc);
     free(cfg);

@@ -17,6 +17,8 @@
 
 #include <libconfig.h>
 
+#include "deflate.h"
+
 #define WSG_DEFAULT_CONFIG_PATH SYSCONFDIR "/wsgate/wsgated.conf"
 
 enum wsg_slow_policy {
@@ -82,8 +84,16 @@ struct wsg_endpoint_cfg {
     char **allowed_origins;             /* none: every origin (and none) allowed */
     size_t norigins;
     struct wsg_limits limits;           /* global limits + endpoint overrides */
+    struct wsg_deflate_cfg compression; /* permessage-deflate: global + overrides */
     int line;                           /* of the endpoint's group */
     int module_line;                    /* of its module key, for loader errors */
+};
+
+/* An address range of trusted_proxies.  IPv4 is kept as IPv4-mapped IPv6
+ * (::ffff:a.b.c.d, prefix + 96), so one comparison covers both families. */
+struct wsg_cidr {
+    uint8_t addr[16];
+    unsigned prefix;                    /* 0..128 bits */
 };
 
 enum wsg_log_target {
@@ -100,7 +110,10 @@ struct wsg_config {
     char *module_dir;                   /* NULL: not set in the file */
     char *user;                         /* run as, once listening; NULL: stay */
     char *group;
+    struct wsg_cidr *trusted_proxies;   /* reverse proxies whose X-Forwarded-* we believe */
+    size_t ntrusted_proxies;
     struct wsg_limits limits;
+    struct wsg_deflate_cfg compression; /* what endpoints start from */
     int log_level;                      /* LOG_ERR .. LOG_DEBUG (syslog.h) */
     enum wsg_log_target log_target;
     struct wsg_endpoint_cfg *endpoints;
@@ -123,6 +136,16 @@ const char *wsg_cfg_default_text(void);
 /* Endpoint whose path equals path (without query), or NULL. */
 const struct wsg_endpoint_cfg *wsg_cfg_find_endpoint(const struct wsg_config *cfg,
                                                      const char *path, size_t len);
+
+/* "192.0.2.0/24", "2001:db8::/32", or an address alone (all its bits).
+ * Returns false if s is not one. */
+bool wsg_cidr_parse(const char *s, struct wsg_cidr *out);
+
+/* Parse an IPv4 or IPv6 address (IPv4 mapped into IPv6); false if none. */
+bool wsg_addr_parse(const char *s, uint8_t out[16]);
+
+/* Is the address (16 bytes, as from wsg_addr_parse) in one of the ranges? */
+bool wsg_cidr_list_match(const struct wsg_cidr *list, size_t n, const uint8_t addr[16]);
 
 /* Reference counting: a reload leaves the old configuration alive for as
  * long as connections use its endpoints.  wsg_cfg_free() drops one

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -30,9 +31,12 @@
 #include <event2/event.h>
 
 #include "close.h"
+#include "deflate.h"
 #include "frame.h"
+#include "handshake.h"
 #include "log.h"
 #include "message.h"
+#include "utf8.h"
 
 enum conn_state {
     CONN_OPEN,
@@ -48,6 +52,7 @@ struct wsg_conn {
     const struct wsg_limits *lim;
     struct event *timer;
     struct wsg_reader reader;
+    struct wsg_deflate *pmd;   /* permessage-deflate; NULL unless negotiated */
 
     enum conn_state state;
     bool opened;               /* on_open accepted it: on_close is owed */
@@ -65,6 +70,9 @@ struct wsg_conn {
     char *peer;
     char *target;
     char *subprotocol;
+    const struct wsg_header *headers;   /* during on_open only */
+    size_t nheaders;
+    bool secure;
     void *user;
 
     wsg_conn_end_fn on_end;
@@ -86,10 +94,12 @@ now_ms(void)
 /* ---- output ----------------------------------------------------------- */
 
 static int
-conn_write_frame(struct wsg_conn *c, uint8_t opcode, const void *data, size_t len)
+conn_write_frame_rsv(struct wsg_conn *c, uint8_t opcode, uint8_t rsv, const void *data,
+                     size_t len)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    struct wsg_frame_header h = {.fin = true, .opcode = opcode, .payload_len = len};
+    struct wsg_frame_header h = {.fin = true, .rsv = rsv, .opcode = opcode,
+                                 .payload_len = len};
     uint8_t hdr[WSG_FRAME_MAX_HEADER];
     size_t n = wsg_frame_write_header(hdr, sizeof(hdr), &h);
     if (evbuffer_add(out, hdr, n) != 0)
@@ -97,6 +107,43 @@ conn_write_frame(struct wsg_conn *c, uint8_t opcode, const void *data, size_t le
     if (len > 0 && evbuffer_add(out, data, len) != 0)
         return -1;
     return 0;
+}
+
+static int
+conn_write_frame(struct wsg_conn *c, uint8_t opcode, const void *data, size_t len)
+{
+    return conn_write_frame_rsv(c, opcode, 0, data, len);
+}
+
+/* permessage-deflate: data messages of min_size bytes and more go out
+ * compressed (RSV1), unless compressing does not make them smaller. */
+static bool
+conn_compresses(const struct wsg_conn *c, size_t len)
+{
+    return c->pmd != NULL && len >= c->ep->cfg->compression.min_size;
+}
+
+static int
+conn_write_message(struct wsg_conn *c, uint8_t opcode, const void *data, size_t len)
+{
+    if (!conn_compresses(c, len))
+        return conn_write_frame(c, opcode, data, len);
+    const uint8_t *z;
+    size_t zlen;
+    enum wsg_err err = wsg_deflate_compress(c->pmd, data, len, &z, &zlen);
+    if (err != WSG_OK) {
+        log_warn("%s: cannot compress a message: %s", c->peer, wsg_strerror(err));
+        return -1;
+    }
+    int rc;
+    if (zlen < len) {
+        rc = conn_write_frame_rsv(c, opcode, WSG_RSV1, z, zlen);
+    } else {
+        wsg_deflate_send_reset(c->pmd); /* the peer will not see what we compressed */
+        rc = conn_write_frame(c, opcode, data, len);
+    }
+    wsg_deflate_compress_done(c->pmd);
+    return rc;
 }
 
 static void
@@ -112,8 +159,20 @@ conn_send_close_frame(struct wsg_conn *c, uint16_t code, const char *reason)
 
 /* ---- shared messages --------------------------------------------------- */
 
+/* A shared message compressed once for every receiver whose compressor
+ * has the same window bits, level and memLevel (permessage-deflate). */
+struct shared_deflated {
+    struct shared_deflated *next;
+    int wbits, level, mem_level;
+    bool plain;                /* compressing did not pay: send the frame as is */
+    uint8_t *buf;              /* malloc'd; the frame starts inside it */
+    const uint8_t *frame;
+    size_t len;
+};
+
 struct wsg_shared_msg {
     unsigned refs;
+    struct shared_deflated *deflated;  /* compressed variants, made on demand */
     size_t payload_len;
     size_t len;                /* header + payload */
     uint8_t bytes[];           /* the whole frame, as it goes on the wire */
@@ -139,6 +198,7 @@ wsg_shared_msg_new(enum wsg_message_type type, const void *data, size_t len)
     if (len > 0)
         memcpy(m->bytes + hlen, data, len);
     m->refs = 1;
+    m->deflated = NULL;
     m->payload_len = len;
     m->len = hlen + len;
     return m;
@@ -153,8 +213,54 @@ wsg_shared_msg_ref(struct wsg_shared_msg *m)
 void
 wsg_shared_msg_unref(struct wsg_shared_msg *m)
 {
-    if (m != NULL && --m->refs == 0)
-        free(m);
+    if (m == NULL || --m->refs > 0)
+        return;
+    while (m->deflated != NULL) {
+        struct shared_deflated *v = m->deflated;
+        m->deflated = v->next;
+        free(v->buf);
+        free(v);
+    }
+    free(m);
+}
+
+/* The message compressed for d's parameters: made once, with a fresh
+ * context, then shared by every receiver with the same parameters.  NULL
+ * when out of memory (the caller sends it uncompressed). */
+static const struct shared_deflated *
+shared_msg_deflated(struct wsg_shared_msg *m, const struct wsg_deflate *d)
+{
+    int wbits, level, mem_level;
+    wsg_deflate_send_key(d, &wbits, &level, &mem_level);
+    for (struct shared_deflated *v = m->deflated; v != NULL; v = v->next) {
+        if (v->wbits == wbits && v->level == level && v->mem_level == mem_level)
+            return v;
+    }
+    struct shared_deflated *v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    size_t hlen = m->len - m->payload_len, zlen;
+    if (wsg_deflate_compress_once(wbits, level, mem_level, m->bytes + hlen, m->payload_len,
+                                  WSG_FRAME_MAX_HEADER, &v->buf, &zlen) != WSG_OK) {
+        free(v);
+        return NULL;
+    }
+    *v = (struct shared_deflated){ .next = m->deflated, .wbits = wbits, .level = level,
+                                   .mem_level = mem_level, .buf = v->buf };
+    if (zlen >= m->payload_len) {
+        v->plain = true;
+    } else {
+        /* The header goes right before the payload, in the headroom. */
+        struct wsg_frame_header h = {.fin = true, .rsv = WSG_RSV1,
+                                     .opcode = m->bytes[0] & 0x0f, .payload_len = zlen};
+        size_t zh = wsg_frame_header_size(zlen, false);
+        uint8_t *frame = v->buf + WSG_FRAME_MAX_HEADER - zh;
+        wsg_frame_write_header(frame, zh, &h);
+        v->frame = frame;
+        v->len = zh + zlen;
+    }
+    m->deflated = v;
+    return v;
 }
 
 static void
@@ -212,7 +318,7 @@ wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type, const void *data,
     enum wsg_send_result r = conn_send_admit(c, len);
     if (r != WSG_SEND_OK)
         return r;
-    if (conn_write_frame(c, (uint8_t)type, data, len) != 0)
+    if (conn_write_message(c, (uint8_t)type, data, len) != 0)
         return WSG_SEND_ERROR;
     return conn_send_queued(c);
 }
@@ -224,12 +330,22 @@ wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_msg *m)
     if (r != WSG_SEND_OK)
         return r;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (m->len <= SHARED_COPY_MAX) {
-        if (evbuffer_add(out, m->bytes, m->len) != 0)
+    const uint8_t *frame = m->bytes;
+    size_t len = m->len;
+    if (conn_compresses(c, m->payload_len)) {
+        const struct shared_deflated *v = shared_msg_deflated(m, c->pmd);
+        if (v != NULL && !v->plain) {
+            frame = v->frame;
+            len = v->len;
+        }
+        wsg_deflate_send_reset(c->pmd); /* our own context did not see it */
+    }
+    if (len <= SHARED_COPY_MAX) {
+        if (evbuffer_add(out, frame, len) != 0)
             return WSG_SEND_ERROR;
     } else {
         wsg_shared_msg_ref(m);
-        if (evbuffer_add_reference(out, m->bytes, m->len, shared_msg_written, m) != 0) {
+        if (evbuffer_add_reference(out, frame, len, shared_msg_written, m) != 0) {
             wsg_shared_msg_unref(m);
             return WSG_SEND_ERROR;
         }
@@ -320,6 +436,31 @@ wsg_conn_subprotocol(const struct wsg_conn *c)
     return c->subprotocol;
 }
 
+const char *
+wsg_conn_header(const struct wsg_conn *c, const char *name)
+{
+    for (size_t i = 0; i < c->nheaders; i++) {
+        if (strcasecmp(c->headers[i].name, name) == 0)
+            return c->headers[i].value;
+    }
+    return NULL;
+}
+
+const char *
+wsg_conn_header_at(const struct wsg_conn *c, size_t i, const char **value)
+{
+    if (i >= c->nheaders)
+        return NULL;
+    *value = c->headers[i].value;
+    return c->headers[i].name;
+}
+
+int
+wsg_conn_secure(const struct wsg_conn *c)
+{
+    return c->secure;
+}
+
 /* ---- ending ------------------------------------------------------------ */
 
 static void
@@ -334,6 +475,7 @@ conn_end(struct wsg_conn *c, uint16_t code)
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
     event_free(c->timer);
     wsg_reader_free(&c->reader);
+    wsg_deflate_free(c->pmd);
     wsg_endpoint_unref(c->ep);
     free(c->peer);
     free(c->target);
@@ -381,6 +523,32 @@ conn_on_close_frame(struct wsg_conn *c, const struct wsg_msg *m)
     conn_flush_then_linger(c);
 }
 
+/* A data message to the module, inflated first if it came compressed
+ * (the reader leaves UTF-8 of compressed text to us). */
+static void
+conn_on_data(struct wsg_conn *c, const struct wsg_msg *m)
+{
+    struct wsg_message msg = {
+        .type = (enum wsg_message_type)m->opcode, .data = m->data, .len = m->len,
+    };
+    if (m->compressed) {
+        const uint8_t *out;
+        size_t outlen;
+        enum wsg_err err = wsg_deflate_inflate(c->pmd, m->data, m->len, &out, &outlen);
+        if (err == WSG_OK && m->opcode == WSG_OP_TEXT && !wsg_utf8_valid(out, outlen))
+            err = WSG_ERR_BAD_UTF8;
+        if (err != WSG_OK) {
+            conn_fail(c, err);
+            return;
+        }
+        msg.data = out;
+        msg.len = outlen;
+    }
+    c->ep->mod->on_message(c, &msg, c->ep->state);
+    if (m->compressed)
+        wsg_deflate_inflate_done(c->pmd);
+}
+
 static void
 conn_on_message(struct wsg_conn *c, const struct wsg_msg *m)
 {
@@ -390,10 +558,7 @@ conn_on_message(struct wsg_conn *c, const struct wsg_msg *m)
         if (c->state != CONN_OPEN)
             return; /* data after our close is ignored (RFC 6455 5.5.1) */
         c->last_data_ms = now_ms();
-        struct wsg_message msg = {
-            .type = (enum wsg_message_type)m->opcode, .data = m->data, .len = m->len,
-        };
-        c->ep->mod->on_message(c, &msg, c->ep->state);
+        conn_on_data(c, m);
         break;
     case WSG_OP_PING:
         if (c->state == CONN_OPEN
@@ -523,6 +688,7 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
             return;
         }
         if (!c->ping_outstanding && now - c->last_rx_ms >= lim->ping_interval_ms) {
+            wsg_deflate_idle(c->pmd); /* a quiet peer: keep no compressor for it */
             conn_write_frame(c, WSG_OP_PING, NULL, 0);
             c->ping_outstanding = true;
             c->ping_sent_ms = now;
@@ -581,8 +747,16 @@ wsg_conn_start(const struct wsg_conn_params *p)
     c->peer = strdup(p->peer);
     c->target = strdup(p->target);
     c->subprotocol = dup_or_null(p->subprotocol);
+    if (p->deflate != NULL) {
+        /* Only the small struct: zlib state comes with the first message. */
+        const struct wsg_deflate_cfg *z = &p->ep->cfg->compression;
+        c->pmd = wsg_deflate_new(WSG_ROLE_SERVER, p->deflate, z->level, z->mem_level,
+                                 p->ep->cfg->limits.max_message);
+    }
     if (c->timer == NULL || c->peer == NULL || c->target == NULL
-        || (p->subprotocol != NULL && c->subprotocol == NULL)) {
+        || (p->subprotocol != NULL && c->subprotocol == NULL)
+        || (p->deflate != NULL && c->pmd == NULL)) {
+        wsg_deflate_free(c->pmd);
         if (c->timer != NULL)
             event_free(c->timer);
         free(c->peer);
@@ -602,7 +776,7 @@ wsg_conn_start(const struct wsg_conn_params *p)
 
     struct wsg_reader_limits rl = {
         .role = WSG_ROLE_SERVER,
-        .rsv_allowed = 0,
+        .rsv_allowed = c->pmd != NULL ? WSG_RSV1 : 0, /* RFC 7692 6 */
         .max_frame = c->lim->max_frame,
         .max_message = c->lim->max_message,
     };
@@ -615,8 +789,13 @@ wsg_conn_start(const struct wsg_conn_params *p)
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 
     c->opened = true;
+    c->secure = p->secure;
     if (c->ep->mod->on_open != NULL) {
+        c->headers = p->headers;
+        c->nheaders = p->nheaders;
         int code = c->ep->mod->on_open(c, c->ep->state);
+        c->headers = NULL;
+        c->nheaders = 0;
         if (code != 0) {
             c->opened = false; /* refused: no on_close for it */
             wsg_conn_close(c, (uint16_t)code, "refused");

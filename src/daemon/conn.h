@@ -10,6 +10,7 @@
 #ifndef WSG_DAEMON_CONN_H
 #define WSG_DAEMON_CONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "module.h"
@@ -17,6 +18,8 @@
 
 struct bufferevent;
 struct event_base;
+struct wsg_header;
+struct wsg_deflate_params;
 
 typedef void (*wsg_conn_end_fn)(struct wsg_conn *c, void *arg);
 
@@ -27,6 +30,12 @@ struct wsg_conn_params {
     const char *peer;             /* copied */
     const char *target;           /* copied */
     const char *subprotocol;      /* copied; NULL for none */
+    const struct wsg_deflate_params *deflate; /* copied; NULL: not negotiated */
+    /* The request's headers, NUL-terminated strings, for the module's
+     * on_open only (wsg_conn_header): not copied, not kept. */
+    const struct wsg_header *headers;
+    size_t nheaders;
+    bool secure;                  /* TLS, or https according to a trusted proxy */
     wsg_conn_end_fn on_end;       /* release the transport */
     void *end_arg;
     /* End our direction once the close frame is out (TLS: close_notify,

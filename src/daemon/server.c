@@ -21,6 +21,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
+#include "deadline.h"
 #include "log.h"
 #include "tls.h"
 #include "upgrade.h"
@@ -153,6 +154,23 @@ server_request(struct evhttp_request *req, void *arg)
     wsg_upgrade(srv, req, ep);
 }
 
+static void
+listener_watch(struct wsg_listener *wl, struct bufferevent *bev)
+{
+    wsg_deadline_watch(wl->srv->deadlines, bev, wl->srv->cfg->limits.handshake_timeout_ms);
+}
+
+/* evhttp's bufferevent factory for a ws:// listener: ours only so that the
+ * handshake deadline can watch each new connection. */
+static struct bufferevent *
+listener_plain_bev(struct event_base *base, void *arg)
+{
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev != NULL)
+        listener_watch(arg, bev);
+    return bev;
+}
+
 /* evhttp's bufferevent factory for a wss:// listener: the context is read
  * at each accept, so a reload's new certificate applies from then on. */
 static struct bufferevent *
@@ -172,6 +190,7 @@ listener_tls_bev(struct event_base *base, void *arg)
     }
     /* A client that drops TCP without close_notify is at EOF, not broken. */
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    listener_watch(wl, bev);
     return bev;
 }
 
@@ -204,6 +223,8 @@ server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
         if (wl->tls.ctx == NULL)
             return -1;
         evhttp_set_bevcb(wl->http, listener_tls_bev, wl);
+    } else {
+        evhttp_set_bevcb(wl->http, listener_plain_bev, wl);
     }
 
     struct addrinfo hints = {
@@ -266,8 +287,9 @@ wsg_server_new(struct event_base *base, struct wsg_config *cfg,
     srv->eps = eps;
     TAILQ_INIT(&srv->sessions);
     srv->per_ip = wsg_ipcount_new();
+    srv->deadlines = wsg_deadlines_new(base);
     srv->listeners = calloc(cfg->nlisten, sizeof(*srv->listeners));
-    if (srv->per_ip == NULL || srv->listeners == NULL) {
+    if (srv->per_ip == NULL || srv->deadlines == NULL || srv->listeners == NULL) {
         snprintf(err, errlen, "out of memory");
         wsg_server_free(srv);
         return NULL;
@@ -395,6 +417,7 @@ wsg_server_free(struct wsg_server *srv)
             SSL_CTX_free(srv->listeners[i].tls.ctx);
         }
     }
+    wsg_deadlines_free(srv->deadlines);   /* after evhttp let go of them */
     if (srv->stop_timer != NULL)
         event_free(srv->stop_timer);
     free(srv->listeners);

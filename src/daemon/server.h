@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 
 #include "config.h"
+#include "deadline.h"
 #include "ipcount.h"
 #include "module.h"
 
@@ -29,6 +30,7 @@ struct wsg_server {
     struct wsg_session_list sessions;   /* upgraded connections */
     unsigned nsessions;
     struct wsg_ipcount *per_ip;
+    struct wsg_deadlines *deadlines;    /* connections still in the HTTP stage */
     bool stopping;
     struct event *stop_timer;
 };

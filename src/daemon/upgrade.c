@@ -27,6 +27,8 @@
 #include <event2/keyvalq_struct.h>
 
 #include "conn.h"
+#include "deflate.h"
+#include "forwarded.h"
 #include "handshake.h"
 #include "log.h"
 #include "tls.h"
@@ -190,6 +192,31 @@ peer_of(struct evhttp_connection *evcon, char *addr, size_t addrlen,
         snprintf(peer, peerlen, "%s:%u", addr, port);
 }
 
+/* Behind a reverse proxy in trusted_proxies: the client's address and
+ * scheme as the proxy reports them (forwarded.c); from anyone else those
+ * headers are ignored, since a client can write them itself. */
+static void
+apply_forwarded(const struct wsg_config *cfg, const struct wsg_header *hdrs, size_t nhdrs,
+                char *addr, size_t addrlen, char *peer, size_t peerlen, bool *secure)
+{
+    struct wsg_forwarded fwd;
+    if (!wsg_forwarded_client(cfg->trusted_proxies, cfg->ntrusted_proxies, addr,
+                              hdrs, nhdrs, &fwd))
+        return;
+    if (fwd.secure >= 0)
+        *secure = fwd.secure != 0;
+    if (fwd.addr[0] == '\0')
+        return;
+    log_debug("%s: client %s%s%s:%u according to the trusted proxy", peer,
+              strchr(fwd.addr, ':') != NULL ? "[" : "", fwd.addr,
+              strchr(fwd.addr, ':') != NULL ? "]" : "", fwd.port);
+    snprintf(addr, addrlen, "%s", fwd.addr);
+    if (strchr(addr, ':') != NULL)
+        snprintf(peer, peerlen, "[%s]:%u", addr, fwd.port);
+    else
+        snprintf(peer, peerlen, "%s:%u", addr, fwd.port);
+}
+
 static enum wsg_err
 check_request(struct evhttp_request *req, struct wsg_hs_info *info,
               struct wsg_header *hdrs, size_t *nhdrs)
@@ -231,6 +258,8 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
     size_t nhdrs;
     struct wsg_hs_info info;
     enum wsg_err err = check_request(req, &info, hdrs, &nhdrs);
+    bool secure = bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(evcon)) != NULL;
+    apply_forwarded(srv->cfg, hdrs, nhdrs, addr, sizeof(addr), peer, sizeof(peer), &secure);
     if (err != WSG_OK && err != WSG_ERR_HS_TOO_LARGE
         && !wsg_hs_header_has_token(hdrs, nhdrs, "Upgrade", "websocket")) {
         /* Not asking for a WebSocket at all: say how to (RFC 6455 4.2.2,
@@ -258,6 +287,12 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
             return;
         }
     }
+    /* permessage-deflate: the first offer we can accept, or none (an
+     * offer we cannot accept never fails the handshake). */
+    struct wsg_deflate_params deflate;
+    char extensions[WSG_DEFLATE_HEADER_MAX];
+    bool compress = wsg_deflate_negotiate(hdrs, nhdrs, &ecfg->compression, &deflate,
+                                          extensions, sizeof(extensions));
     if (!admit(srv, ep, addr)) {
         refuse(req, 503, peer, wsg_strerror(WSG_ERR_TOO_MANY_CONNECTIONS));
         return;
@@ -286,11 +321,14 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
     evhttp_add_header(out, "Sec-WebSocket-Accept", accept);
     if (protocol != NULL)
         evhttp_add_header(out, "Sec-WebSocket-Protocol", protocol);
+    if (compress)
+        evhttp_add_header(out, "Sec-WebSocket-Extensions", extensions);
     /* Queues the 101 and resets the bufferevent's callbacks to evhttp's:
      * only after it may the connection take them over. */
     evhttp_send_reply_start(req, 101, "Switching Protocols");
 
     struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    wsg_deadline_done(srv->deadlines, bev);
     evhttp_connection_set_closecb(evcon, session_evcon_closed, s);
     int one = 1;
     setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -302,6 +340,10 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
         .peer = peer,
         .target = evhttp_request_get_uri(req),
         .subprotocol = protocol,
+        .deflate = compress ? &deflate : NULL,
+        .headers = hdrs,
+        .nheaders = nhdrs,
+        .secure = secure,
         .on_end = session_conn_ended,
         .end_arg = s,
         .shutdown_write = session_shutdown_write,

@@ -39,6 +39,7 @@ static const struct err_info err_table[] = {
     [WSG_ERR_BAD_CLOSE_PAYLOAD] = {"close frame payload of 1 byte", 1002, 0},
     [WSG_ERR_BAD_CLOSE_CODE] = {"invalid close code", 1002, 0},
     [WSG_ERR_BAD_CLOSE_REASON] = {"close reason is not valid UTF-8", 1007, 0},
+    [WSG_ERR_BAD_DEFLATE] = {"compressed message is not a valid deflate stream", 1007, 0},
 
     [WSG_ERR_HS_MALFORMED] = {"malformed HTTP message", 0, 400},
     [WSG_ERR_HS_TOO_LARGE] = {"HTTP head too large", 0, 431},

@@ -38,6 +38,7 @@ enum wsg_err {
     WSG_ERR_BAD_CLOSE_PAYLOAD,  /* close payload of length 1 */
     WSG_ERR_BAD_CLOSE_CODE,     /* code that may not appear on the wire */
     WSG_ERR_BAD_CLOSE_REASON,   /* close reason not valid UTF-8 */
+    WSG_ERR_BAD_DEFLATE,        /* compressed message is not valid deflate (RFC 7692) */
 
     /* handshake (RFC 6455 4.1, 4.2) */
     WSG_ERR_HS_MALFORMED,       /* not parseable as an HTTP/1.1 message */

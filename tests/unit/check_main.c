@@ -13,6 +13,7 @@ main(void)
     srunner_add_suite(sr, close_suite());
     srunner_add_suite(sr, message_suite());
     srunner_add_suite(sr, handshake_suite());
+    srunner_add_suite(sr, deflate_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

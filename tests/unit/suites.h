@@ -11,5 +11,6 @@ Suite *utf8_suite(void);
 Suite *close_suite(void);
 Suite *message_suite(void);
 Suite *handshake_suite(void);
+Suite *deflate_suite(void);
 
 #endif

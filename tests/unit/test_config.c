@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "forwarded.h"
+#include "handshake.h"
 
 Suite *config_suite(void);
 
@@ -126,6 +128,8 @@ START_TEST(test_embedded_default_serves_echo_and_broadcast_on_loopback_8080)
 }
 END_TEST
 
+static void assert_default_compression(const struct wsg_deflate_cfg *c);
+
 /* The sample sets every key to its default: loading it must give exactly
  * the built-in defaults, so the documentation cannot drift from the code. */
 START_TEST(test_sample_file_loads_and_documents_the_true_defaults)
@@ -146,6 +150,8 @@ START_TEST(test_sample_file_loads_and_documents_the_true_defaults)
     ck_assert_uint_eq(cfg->nendpoints, 1);
     ck_assert_str_eq(cfg->endpoints[0].path, "/echo");
     assert_default_limits(&cfg->endpoints[0].limits);
+    assert_default_compression(&cfg->compression);
+    assert_default_compression(&cfg->endpoints[0].compression);
     wsg_cfg_free(cfg);
 }
 END_TEST
@@ -212,6 +218,9 @@ START_TEST(test_sample_file_examples_are_valid_when_uncommented)
     ck_assert_uint_gt(ep->nsubprotocols, 0);
     ck_assert_uint_gt(ep->norigins, 0);
     ck_assert(ep->subprotocol_required);
+    ck_assert(ep->compression.enabled);
+    ck_assert(ep->compression.server_no_context_takeover);
+    ck_assert_uint_eq(ep->compression.client_max_window_bits, 12);
     wsg_cfg_free(cfg);
     remove_tmpdir((const char *[]){ "full.conf" }, 1);
 }
@@ -295,7 +304,8 @@ START_TEST(test_unknown_top_level_key_is_rejected_with_valid_keys)
 {
     expect_error(LISTEN ECHO "listen_port = 80;\n",
                  "test.conf:3: unknown key \"listen_port\" at top level "
-                 "(valid: listen, module_dir, user, group, log, limits, endpoints)");
+                 "(valid: listen, module_dir, user, group, trusted_proxies, log, limits, "
+                 "compression, endpoints)");
 }
 END_TEST
 
@@ -352,7 +362,8 @@ START_TEST(test_unknown_keys_in_every_group_are_rejected)
                  "test.conf:3: unknown key \"facility\" in log (valid: level, target)");
     expect_error(LISTEN "endpoints = ( { path = \"/e\"; module = \"echo\"; origins = []; } );\n",
                  "test.conf:2: unknown key \"origins\" in endpoints (valid: path, match, module, "
-                 "options, subprotocols, subprotocol_required, allowed_origins, limits)");
+                 "options, subprotocols, subprotocol_required, allowed_origins, limits, "
+                 "compression)");
 }
 END_TEST
 
@@ -1118,6 +1129,256 @@ START_TEST(test_duplicate_across_an_include_names_the_other_file)
 }
 END_TEST
 
+/* ---- compression (permessage-deflate) ---------------------------------- */
+
+static void
+assert_default_compression(const struct wsg_deflate_cfg *c)
+{
+    ck_assert(!c->enabled);
+    ck_assert_uint_eq(c->level, 6);
+    ck_assert_uint_eq(c->mem_level, 8);
+    ck_assert_uint_eq(c->server_max_window_bits, 15);
+    ck_assert_uint_eq(c->client_max_window_bits, 15);
+    ck_assert(!c->server_no_context_takeover);
+    ck_assert(!c->client_no_context_takeover);
+    ck_assert_uint_eq(c->min_size, 64);
+}
+
+START_TEST(test_compression_is_off_by_default_with_zlib_defaults)
+{
+    struct wsg_config *cfg = load_ok(LISTEN ECHO);
+    assert_default_compression(&cfg->compression);
+    assert_default_compression(&cfg->endpoints[0].compression);
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_every_compression_key_is_read_and_endpoints_inherit_it)
+{
+    struct wsg_config *cfg = load_ok(
+        LISTEN
+        "endpoints = ( { path = \"/a\"; module = \"echo\"; },\n"
+        "  { path = \"/b\"; module = \"echo\";\n"
+        "    compression = { level = 1; client_no_context_takeover = false; }; } );\n"
+        "compression = { enabled = true; level = 9; mem_level = 2;\n"
+        "  server_max_window_bits = 8; client_max_window_bits = 10;\n"
+        "  server_no_context_takeover = true; client_no_context_takeover = true;\n"
+        "  min_size = 0; };\n");
+    for (size_t i = 0; i < 3; i++) {
+        const struct wsg_deflate_cfg *c = i == 0 ? &cfg->compression
+                                                 : &cfg->endpoints[i - 1].compression;
+        ck_assert(c->enabled);
+        ck_assert_uint_eq(c->level, i == 2 ? 1 : 9);
+        ck_assert_uint_eq(c->mem_level, 2);
+        ck_assert_uint_eq(c->server_max_window_bits, 8);
+        ck_assert_uint_eq(c->client_max_window_bits, 10);
+        ck_assert(c->server_no_context_takeover);
+        ck_assert(c->client_no_context_takeover == (i != 2));
+        ck_assert_uint_eq(c->min_size, 0);
+    }
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_endpoint_compression_alone_leaves_the_global_default)
+{
+    struct wsg_config *cfg = load_ok(
+        LISTEN "endpoints = ( { path = \"/z\"; module = \"echo\";\n"
+        "  compression = { enabled = true; min_size = 1000000; }; },\n"
+        "  { path = \"/p\"; module = \"echo\"; } );\n");
+    assert_default_compression(&cfg->compression);
+    assert_default_compression(&cfg->endpoints[1].compression);
+    ck_assert(cfg->endpoints[0].compression.enabled);
+    ck_assert_uint_eq(cfg->endpoints[0].compression.min_size, 1000000);
+    ck_assert_uint_eq(cfg->endpoints[0].compression.level, 6);
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_compression_values_out_of_range_are_rejected)
+{
+    expect_error(LISTEN ECHO "compression = { level = 10; };\n",
+                 "test.conf:3: level must be between 0 and 9, not 10");
+    expect_error(LISTEN ECHO "compression = { mem_level = 0; };\n",
+                 "test.conf:3: mem_level must be between 1 and 9, not 0");
+    expect_error(LISTEN ECHO "compression = { server_max_window_bits = 7; };\n",
+                 "test.conf:3: server_max_window_bits must be between 8 and 15, not 7");
+    expect_error(LISTEN ECHO "compression = { client_max_window_bits = 16; };\n",
+                 "test.conf:3: client_max_window_bits must be between 8 and 15, not 16");
+    expect_error(LISTEN ECHO "compression = { min_size = -1; };\n",
+                 "test.conf:3: min_size must be between 0 and 4294967295, not -1");
+    expect_error(LISTEN ECHO "compression = { enabled = \"yes\"; };\n",
+                 "test.conf:3: enabled must be true or false");
+    expect_error(LISTEN ECHO "compression = true;\n",
+                 "test.conf:3: compression must be a group: compression = { ... };");
+}
+END_TEST
+
+START_TEST(test_unknown_compression_key_lists_the_valid_ones)
+{
+    expect_error(LISTEN "endpoints = ( { path = \"/e\"; module = \"echo\";\n"
+                 "  compression = { window_bits = 10; }; } );\n",
+                 "test.conf:3: unknown key \"window_bits\" in compression (valid: enabled, "
+                 "level, mem_level, server_max_window_bits, client_max_window_bits, "
+                 "server_no_context_takeover, client_no_context_takeover, min_size)");
+}
+END_TEST
+
+/* ---- trusted_proxies and the client behind them ------------------------ */
+
+static bool
+trusted(const struct wsg_config *cfg, const char *addr)
+{
+    uint8_t a[16];
+    ck_assert_msg(wsg_addr_parse(addr, a), "not an address: %s", addr);
+    return wsg_cidr_list_match(cfg->trusted_proxies, cfg->ntrusted_proxies, a);
+}
+
+START_TEST(test_trusted_proxies_default_to_none)
+{
+    struct wsg_config *cfg = load_ok(LISTEN ECHO);
+    ck_assert_uint_eq(cfg->ntrusted_proxies, 0);
+    ck_assert(!trusted(cfg, "127.0.0.1"));
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_trusted_proxies_take_ipv4_and_ipv6_ranges_and_addresses)
+{
+    struct wsg_config *cfg = load_ok(LISTEN ECHO
+        "trusted_proxies = [ \"127.0.0.1\", \"10.0.0.0/8\", \"2001:db8::/32\", \"::1\", "
+        "\"0.0.0.0/0\" ];\n");
+    ck_assert_uint_eq(cfg->ntrusted_proxies, 5);
+    wsg_cfg_free(cfg);
+
+    cfg = load_ok(LISTEN ECHO
+        "trusted_proxies = [ \"127.0.0.1\", \"10.0.0.0/8\", \"2001:db8::/32\", \"::1\" ];\n");
+    ck_assert(trusted(cfg, "127.0.0.1"));
+    ck_assert(!trusted(cfg, "127.0.0.2"));
+    ck_assert(trusted(cfg, "10.255.1.2"));
+    ck_assert(!trusted(cfg, "11.0.0.1"));
+    ck_assert(trusted(cfg, "2001:db8:ffff::5"));
+    ck_assert(!trusted(cfg, "2001:db9::5"));
+    ck_assert(trusted(cfg, "::1"));
+    ck_assert(!trusted(cfg, "::2"));
+    /* An IPv4 peer on a dual-stack socket is the same peer. */
+    ck_assert(trusted(cfg, "::ffff:10.1.1.1"));
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_trusted_proxy_ranges_ignore_host_bits_and_odd_prefixes)
+{
+    struct wsg_config *cfg = load_ok(LISTEN ECHO
+        "trusted_proxies = [ \"10.1.2.3/8\", \"192.168.7.0/23\", \"fd00::1/7\" ];\n");
+    ck_assert(trusted(cfg, "10.9.9.9"));
+    ck_assert(trusted(cfg, "192.168.6.1"));
+    ck_assert(!trusted(cfg, "192.168.8.1"));
+    ck_assert(trusted(cfg, "fc12::1"));
+    ck_assert(!trusted(cfg, "fe00::1"));
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_bad_trusted_proxies_are_rejected_with_the_entry)
+{
+    static const char *bad[] = {
+        "\"10.0.0.0/33\"", "\"::/129\"", "\"example.com\"", "\"10.0.0.0/\"",
+        "\"10.0.0.0/8x\"", "\"/8\"", "\"1.2.3\"",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text), LISTEN ECHO "trusted_proxies = [ %s ];\n", bad[i]);
+        ck_assert_ptr_null(load(text));
+        ck_assert_msg(strstr(err, "test.conf:3: trusted_proxies entry") != NULL
+                      && strstr(err, "is not an IPv4 or IPv6 address or CIDR range") != NULL,
+                      "%s: %s", bad[i], err);
+    }
+    ck_assert_ptr_null(load(LISTEN ECHO "trusted_proxies = \"10.0.0.0/8\";\n"));
+    ck_assert_msg(strstr(err, "trusted_proxies must be an array") != NULL, "%s", err);
+    ck_assert_ptr_null(load(LISTEN ECHO "trusted_proxies = [ 10 ];\n"));
+    ck_assert_msg(strstr(err, "trusted_proxies entries must be strings") != NULL, "%s", err);
+}
+END_TEST
+
+#define HDR(n, v) { .name = n, .name_len = sizeof(n) - 1, .value = v, .value_len = sizeof(v) - 1 }
+
+static struct wsg_config *
+proxies_cfg(void)
+{
+    return load_ok(LISTEN ECHO "trusted_proxies = [ \"127.0.0.1\", \"10.0.0.0/8\" ];\n");
+}
+
+START_TEST(test_forwarded_headers_from_an_untrusted_peer_are_ignored)
+{
+    struct wsg_config *cfg = proxies_cfg();
+    struct wsg_header h[] = { HDR("X-Forwarded-For", "203.0.113.9"),
+                              HDR("X-Forwarded-Proto", "https") };
+    struct wsg_forwarded f = { .addr = "untouched" };
+    ck_assert(!wsg_forwarded_client(cfg->trusted_proxies, cfg->ntrusted_proxies,
+                                    "192.0.2.1", h, 2, &f));
+    ck_assert_str_eq(f.addr, "untouched");
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_client_is_the_last_untrusted_hop_of_x_forwarded_for)
+{
+    struct wsg_config *cfg = proxies_cfg();
+    /* A client that forges a hop on the left is not believed: the hop
+     * appended by the first trusted proxy is. */
+    struct wsg_header h[] = { HDR("X-Forwarded-For", "6.6.6.6, 198.51.100.1"),
+                              HDR("x-forwarded-for", "10.0.0.5") };
+    struct wsg_forwarded f;
+    ck_assert(wsg_forwarded_client(cfg->trusted_proxies, cfg->ntrusted_proxies,
+                                   "127.0.0.1", h, 2, &f));
+    ck_assert_str_eq(f.addr, "198.51.100.1");
+    ck_assert_uint_eq(f.port, 0);
+    ck_assert_int_eq(f.secure, -1);
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_all_trusted_hops_give_the_leftmost_and_garbage_gives_none)
+{
+    struct wsg_config *cfg = proxies_cfg();
+    struct wsg_header all[] = { HDR("X-Forwarded-For", "10.1.1.1, 10.2.2.2") };
+    struct wsg_header junk[] = { HDR("X-Forwarded-For", "203.0.113.9, unknown") };
+    struct wsg_forwarded f;
+    ck_assert(wsg_forwarded_client(cfg->trusted_proxies, cfg->ntrusted_proxies,
+                                   "10.3.3.3", all, 1, &f));
+    ck_assert_str_eq(f.addr, "10.1.1.1");
+    ck_assert(wsg_forwarded_client(cfg->trusted_proxies, cfg->ntrusted_proxies,
+                                   "10.3.3.3", junk, 1, &f));
+    ck_assert_str_eq(f.addr, "");
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_rfc7239_forwarded_and_the_scheme)
+{
+    struct wsg_config *cfg = proxies_cfg();
+    struct wsg_header h[] = {
+        HDR("Forwarded", "for=192.0.2.60;proto=http, for=\"[2001:DB8::7]:4711\";proto=https"),
+    };
+    struct wsg_forwarded f;
+    ck_assert(wsg_forwarded_client(cfg->trusted_proxies, cfg->ntrusted_proxies,
+                                   "127.0.0.1", h, 1, &f));
+    ck_assert_str_eq(f.addr, "2001:db8::7");
+    ck_assert_uint_eq(f.port, 4711);
+    ck_assert_int_eq(f.secure, 1);
+
+    struct wsg_header both[] = { HDR("Forwarded", "for=192.0.2.60"),
+                                 HDR("X-Forwarded-For", "198.51.100.2"),
+                                 HDR("X-Forwarded-Proto", "http") };
+    ck_assert(wsg_forwarded_client(cfg->trusted_proxies, cfg->ntrusted_proxies,
+                                   "127.0.0.1", both, 3, &f));
+    ck_assert_str_eq(f.addr, "198.51.100.2");
+    ck_assert_int_eq(f.secure, 0);
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -1179,6 +1440,14 @@ config_suite(void)
     tcase_add_test(tc, test_endpoint_override_changes_only_that_endpoint);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("compression");
+    tcase_add_test(tc, test_compression_is_off_by_default_with_zlib_defaults);
+    tcase_add_test(tc, test_every_compression_key_is_read_and_endpoints_inherit_it);
+    tcase_add_test(tc, test_endpoint_compression_alone_leaves_the_global_default);
+    tcase_add_test(tc, test_compression_values_out_of_range_are_rejected);
+    tcase_add_test(tc, test_unknown_compression_key_lists_the_valid_ones);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("endpoints");
     tcase_add_test(tc, test_endpoint_paths_must_be_request_paths);
     tcase_add_test(tc, test_module_names_are_lowercase_file_names);
@@ -1190,6 +1459,17 @@ config_suite(void)
     tcase_add_test(tc, test_find_endpoint_compares_the_given_length_only);
     tcase_add_test(tc, test_prefix_endpoint_serves_paths_below_it_and_exact_wins);
     tcase_add_test(tc, test_unknown_match_mode_is_rejected);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("trusted_proxies");
+    tcase_add_test(tc, test_trusted_proxies_default_to_none);
+    tcase_add_test(tc, test_trusted_proxies_take_ipv4_and_ipv6_ranges_and_addresses);
+    tcase_add_test(tc, test_trusted_proxy_ranges_ignore_host_bits_and_odd_prefixes);
+    tcase_add_test(tc, test_bad_trusted_proxies_are_rejected_with_the_entry);
+    tcase_add_test(tc, test_forwarded_headers_from_an_untrusted_peer_are_ignored);
+    tcase_add_test(tc, test_client_is_the_last_untrusted_hop_of_x_forwarded_for);
+    tcase_add_test(tc, test_all_trusted_hops_give_the_leftmost_and_garbage_gives_none);
+    tcase_add_test(tc, test_rfc7239_forwarded_and_the_scheme);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("files");
