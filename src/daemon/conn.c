@@ -93,6 +93,8 @@ now_ms(void)
 
 /* ---- output ----------------------------------------------------------- */
 
+#define SMALL_FRAME_MAX 512
+
 static int
 conn_write_frame_rsv(struct wsg_conn *c, uint8_t opcode, uint8_t rsv, const void *data,
                      size_t len)
@@ -100,11 +102,16 @@ conn_write_frame_rsv(struct wsg_conn *c, uint8_t opcode, uint8_t rsv, const void
     struct evbuffer *out = bufferevent_get_output(c->bev);
     struct wsg_frame_header h = {.fin = true, .rsv = rsv, .opcode = opcode,
                                  .payload_len = len};
-    uint8_t hdr[WSG_FRAME_MAX_HEADER];
-    size_t n = wsg_frame_write_header(hdr, sizeof(hdr), &h);
-    if (evbuffer_add(out, hdr, n) != 0)
-        return -1;
-    if (len > 0 && evbuffer_add(out, data, len) != 0)
+    /* Small frames in one evbuffer_add: each add runs the output's
+     * callbacks, which cost more than copying a few hundred bytes. */
+    uint8_t frame[WSG_FRAME_MAX_HEADER + SMALL_FRAME_MAX];
+    size_t n = wsg_frame_write_header(frame, WSG_FRAME_MAX_HEADER, &h);
+    if (len <= SMALL_FRAME_MAX) {
+        if (len > 0)
+            memcpy(frame + n, data, len);
+        return evbuffer_add(out, frame, n + len) == 0 ? 0 : -1;
+    }
+    if (evbuffer_add(out, frame, n) != 0 || evbuffer_add(out, data, len) != 0)
         return -1;
     return 0;
 }
@@ -784,6 +791,9 @@ wsg_conn_start(const struct wsg_conn_params *p)
 
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, c->lim->output_high_watermark / 2, 0);
+    /* libevent writes at most 16 KiB per call by default: a 64 KiB frame
+     * took five writev calls. */
+    bufferevent_set_max_single_write(c->bev, 1 << 20);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     bufferevent_set_timeouts(c->bev, NULL, NULL);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
