@@ -24,13 +24,43 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: wsgated [-t] [-d] [-c FILE]\n"
-            "  -c FILE  configuration file (default %s;\n"
-            "           without it, the embedded default: ws://127.0.0.1:8080/echo)\n"
-            "  -t       check the configuration and its modules, then exit\n"
-            "  -d       log at debug level\n"
-            "  -v       print the version and exit\n",
-            WSG_DEFAULT_CONFIG_PATH);
+        "NAME\n"
+        "    wsgated - the wsgate WebSocket server\n"
+        "\n"
+        "SYNOPSIS\n"
+        "    wsgated [-d] [-c FILE]\n"
+        "    wsgated -t [-c FILE]\n"
+        "\n"
+        "DESCRIPTION\n"
+        "    Serves WebSocket endpoints (RFC 6455) on the ws:// and wss://\n"
+        "    listeners of its configuration, handing each endpoint's messages to\n"
+        "    a handler module (echo, broadcast, proxy, exec, ...).  It runs in the\n"
+        "    foreground and logs to stderr or syslog; under systemd it reports\n"
+        "    its state with sd_notify (Type=notify).\n"
+        "\n"
+        "OPTIONS\n"
+        "    -c FILE  the configuration file (libconfig syntax).  Without -c:\n"
+        "             %s if it exists, else the embedded\n"
+        "             default: 127.0.0.1:8080 with /echo and /broadcast.\n"
+        "    -t       check the configuration and load and initialise its\n"
+        "             modules, print the verdict, exit 0 if it is usable\n"
+        "    -d       log at debug level, whatever the configuration says\n"
+        "    -v       print the version and exit\n"
+        "    -h       print this help and exit\n"
+        "\n"
+        "SIGNALS\n"
+        "    SIGHUP   reload the configuration (and TLS certificates) for new\n"
+        "             connections; open ones keep theirs; a broken file changes\n"
+        "             nothing\n"
+        "    SIGTERM, SIGINT\n"
+        "             stop accepting, close every connection with 1001, exit 0\n"
+        "             once they have answered or close_timeout has passed\n"
+        "\n"
+        "EXIT STATUS\n"
+        "    0 on a normal stop or a good -t; 1 when the configuration, a module,\n"
+        "    a listener or a certificate cannot be used (the error names\n"
+        "    file:line); 2 for bad usage.\n",
+        WSG_DEFAULT_CONFIG_PATH);
 }
 
 static struct wsg_config *

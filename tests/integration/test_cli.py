@@ -179,6 +179,14 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(code, 0, out + err)
         self.assertRegex(out + err, r"(?i)wsgate.*\d+\.\d+")
 
+    def test_h_prints_a_manual_listing_every_option_and_signal(self):
+        code, out, err = self.run_daemon("-h")
+        self.assertEqual(code, 0, out + err)
+        for opt in ("-c FILE", "-t ", "-d ", "-v ", "-h "):
+            self.assertIn("    " + opt, out)
+        for word in ("SYNOPSIS", "SIGHUP", "SIGTERM", "EXIT STATUS"):
+            self.assertIn(word, out)
+
     def test_unknown_option_fails(self):
         code, out, err = self.run_daemon("--no-such-option")
         self.assertNotEqual(code, 0)
