@@ -59,6 +59,8 @@ EXPECTED_CHECKS = [
     "echo.text.126", "echo.text.65536", "echo.text.300k",
     "echo.binary.0-255", "echo.binary.empty", "echo.binary.65535", "echo.binary.300k",
     "echo.close", "echo.nothing_else",
+    "deflate.extensions", "deflate.text.small", "deflate.text.json", "deflate.text.300k",
+    "deflate.binary.zeros", "deflate.binary.random", "deflate.close",
     "broadcast.open", "broadcast.room2.c_to_d", "broadcast.a_to_b.text",
     "broadcast.b_to_a.binary", "broadcast.a_to_b.second",
     "broadcast.not_to_sender.a", "broadcast.not_to_sender.b", "broadcast.exactly_once",
@@ -68,6 +70,7 @@ EXPECTED_CHECKS = [
 
 ENDPOINTS = [
     endpoint("/echo", subprotocols=["chat.v1"]),
+    endpoint("/zecho", compression={"enabled": True}),
     endpoint("/broadcast", module="broadcast", match="prefix", options={"room": "path"}),
 ]
 
