@@ -167,6 +167,15 @@ void wsg_client_opts_set_verify_host(struct wsg_client_opts *o, bool on);
  * but no longer knows who it talks to.  Default false. */
 void wsg_client_opts_set_insecure(struct wsg_client_opts *o, bool on);
 
+/* Offer permessage-deflate (RFC 7692; default false).  The offer asks
+ * for nothing ("permessage-deflate; client_max_window_bits"): the server
+ * may limit either window or turn off context takeover, and a server that
+ * declines gives an ordinary uncompressed connection.  When agreed,
+ * compressed messages are inflated before on_message (max_message then
+ * limits the inflated size too), and text and binary messages of 64 bytes
+ * or more are sent compressed unless that would not make them smaller. */
+void wsg_client_opts_set_compression(struct wsg_client_opts *o, bool enabled);
+
 /* ---- the event-driven client -------------------------------------------- */
 
 struct wsg_client;

@@ -45,9 +45,11 @@
 #include <openssl/rand.h>
 
 #include "close.h"
+#include "deflate.h"
 #include "frame.h"
 #include "handshake.h"
 #include "message.h"
+#include "utf8.h"
 
 enum client_state {
     CL_NEW,
@@ -63,6 +65,18 @@ enum client_state {
 
 #define MASK_KEY_POOL 256          /* 64 keys per RAND_bytes call */
 #define ERRMSG_MAX 512
+
+/* permessage-deflate, as wsg_client_opts_set_compression offers it:
+ * zlib's defaults, the largest windows, context takeover both ways, and
+ * messages under 64 bytes sent as they are (as wsgated does). */
+static const struct wsg_deflate_cfg client_deflate_cfg = {
+    .enabled = true,
+    .level = 6,
+    .mem_level = 8,
+    .server_max_window_bits = WSG_DEFLATE_MAX_WBITS,
+    .client_max_window_bits = WSG_DEFLATE_MAX_WBITS,
+    .min_size = 64,
+};
 
 struct wsg_client {
     struct event_base *base;
@@ -90,6 +104,8 @@ struct wsg_client {
     char *response_head;
     char *subprotocol;
     char peer[INET6_ADDRSTRLEN + 8];
+    char ext_offer[WSG_DEFLATE_HEADER_MAX]; /* "" unless compression is on */
+    struct wsg_deflate *pmd;       /* NULL unless permessage-deflate agreed */
 
     struct wsg_reader reader;
     bool reader_ready;
@@ -190,6 +206,7 @@ client_destroy(struct wsg_client *c)
     free(c->request_head);
     free(c->response_head);
     free(c->subprotocol);
+    wsg_deflate_free(c->pmd);
     free(c);
 }
 
@@ -283,11 +300,13 @@ client_mask_key(uint8_t key[4], void *arg)
     c->mask_pos += 4;
 }
 
-/* Frame, mask and queue in one pass, straight into the output buffer. */
+/* Frame, mask and queue in one pass, straight into the output buffer;
+ * rsv1: the payload is compressed (permessage-deflate). */
 static int
-client_write_frame(struct wsg_client *c, uint8_t opcode, const void *data, size_t len)
+client_write_frame_rsv1(struct wsg_client *c, uint8_t opcode, const void *data, size_t len,
+                        bool rsv1)
 {
-    struct wsg_encode_opts eo = { .mask = true, .mask_key = client_mask_key,
+    struct wsg_encode_opts eo = { .mask = true, .rsv1 = rsv1, .mask_key = client_mask_key,
                                   .mask_key_arg = c };
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t need = wsg_msg_encoded_size(len, &eo);
@@ -303,6 +322,34 @@ client_write_frame(struct wsg_client *c, uint8_t opcode, const void *data, size_
     }
     v.iov_len = written;
     return evbuffer_commit_space(out, &v, 1);
+}
+
+static int
+client_write_frame(struct wsg_client *c, uint8_t opcode, const void *data, size_t len)
+{
+    return client_write_frame_rsv1(c, opcode, data, len, false);
+}
+
+/* A data message: compressed (RSV1) when permessage-deflate was agreed,
+ * it is big enough, and compressing makes it smaller. */
+static int
+client_write_message(struct wsg_client *c, uint8_t opcode, const void *data, size_t len)
+{
+    if (c->pmd == NULL || len < client_deflate_cfg.min_size)
+        return client_write_frame(c, opcode, data, len);
+    const uint8_t *z;
+    size_t zlen;
+    if (wsg_deflate_compress(c->pmd, data, len, &z, &zlen) != WSG_OK)
+        return -1;
+    int rc;
+    if (zlen < len) {
+        rc = client_write_frame_rsv1(c, opcode, z, zlen, true);
+    } else {
+        wsg_deflate_send_reset(c->pmd); /* the server will not see what we compressed */
+        rc = client_write_frame(c, opcode, data, len);
+    }
+    wsg_deflate_compress_done(c->pmd);
+    return rc;
 }
 
 static void
@@ -379,14 +426,30 @@ client_on_frame(struct wsg_client *c, const struct wsg_msg *m)
 {
     switch (m->opcode) {
     case WSG_OP_TEXT:
-    case WSG_OP_BINARY:
-        if (c->cb.on_message != NULL) {
-            struct wsg_message msg = {
-                .type = (enum wsg_message_type)m->opcode, .data = m->data, .len = m->len,
-            };
-            c->cb.on_message(c, &msg, c->arg);
+    case WSG_OP_BINARY: {
+        struct wsg_message msg = {
+            .type = (enum wsg_message_type)m->opcode, .data = m->data, .len = m->len,
+        };
+        if (m->compressed) {
+            /* The reader leaves UTF-8 of compressed text to us. */
+            const uint8_t *out;
+            size_t outlen;
+            enum wsg_err err = wsg_deflate_inflate(c->pmd, m->data, m->len, &out, &outlen);
+            if (err == WSG_OK && m->opcode == WSG_OP_TEXT && !wsg_utf8_valid(out, outlen))
+                err = WSG_ERR_BAD_UTF8;
+            if (err != WSG_OK) {
+                client_fail_protocol(c, err);
+                return;
+            }
+            msg.data = out;
+            msg.len = outlen;
         }
+        if (c->cb.on_message != NULL)
+            c->cb.on_message(c, &msg, c->arg);
+        if (m->compressed)
+            wsg_deflate_inflate_done(c->pmd);   /* freed only by client_destroy */
         break;
+    }
     case WSG_OP_PING:
         if (c->state == CL_OPEN && client_write_frame(c, WSG_OP_PONG, m->data, m->len) != 0)
             client_fail_protocol(c, WSG_ERR_NOMEM);
@@ -454,6 +517,7 @@ client_hs_opts(const struct wsg_client *c)
         .protocols = (const char *const *)c->opts->protocols,
         .nprotocols = c->opts->nprotocols,
         .origin = c->opts->origin,
+        .extensions = c->ext_offer[0] != '\0' ? c->ext_offer : NULL,
         .extra = c->opts->headers,
         .nextra = c->opts->nheaders,
     };
@@ -470,6 +534,13 @@ client_build_request(struct wsg_client *c, char *err, size_t errlen)
         cap += strlen(o->protocols[i]) + 2;
     for (size_t i = 0; i < o->nheaders; i++)
         cap += o->headers[i].name_len + o->headers[i].value_len + 4;
+
+    if (o->compress) {
+        if (wsg_deflate_offer(&client_deflate_cfg, c->ext_offer, sizeof(c->ext_offer)) == 0)
+            return wsg_client_errf(WSG_CLIENT_ERR_OPTION, err, errlen,
+                                   "cannot build the permessage-deflate offer");
+        cap += strlen(c->ext_offer) + 32;
+    }
 
     if (wsg_hs_generate_key(c->key) != WSG_OK)
         return wsg_client_errf(WSG_CLIENT_ERR_NOMEM, err, errlen,
@@ -507,6 +578,7 @@ client_opened(struct wsg_client *c)
         .role = WSG_ROLE_CLIENT,
         .max_frame = c->opts->max_message,
         .max_message = c->opts->max_message,
+        .rsv_allowed = c->pmd != NULL ? WSG_RSV1 : 0,   /* RFC 7692 6 */
     };
     wsg_reader_init(&c->reader, &lim);
     c->reader_ready = true;
@@ -549,7 +621,7 @@ client_read_response(struct wsg_client *c)
 
     struct wsg_hs_client_opts ho = client_hs_opts(c);
     int selected = -1;
-    e = wsg_hs_check_response(&resp, &ho, false, &selected);
+    e = wsg_hs_check_response(&resp, &ho, ho.extensions != NULL, &selected);
     if (e == WSG_ERR_HS_STATUS) {
         client_fail(c, WSG_CLIENT_ERR_HANDSHAKE, "server refused the upgrade: %s", line);
         return;
@@ -570,6 +642,29 @@ client_read_response(struct wsg_client *c)
     if (selected >= 0 && (c->subprotocol = strdup(c->opts->protocols[selected])) == NULL) {
         client_fail(c, WSG_CLIENT_ERR_NOMEM, "out of memory");
         return;
+    }
+    if (ho.extensions != NULL) {
+        bool accepted = false;
+        struct wsg_deflate_params agreed;
+        e = wsg_deflate_check_response(resp.headers, resp.nheaders, &client_deflate_cfg,
+                                       &accepted, &agreed);
+        if (e != WSG_OK) {
+            const struct wsg_header *h =
+                wsg_hs_find_header(resp.headers, resp.nheaders, "Sec-WebSocket-Extensions");
+            client_fail(c, WSG_CLIENT_ERR_HANDSHAKE,
+                        "invalid handshake response: %s (\"%.*s\")", wsg_strerror(e),
+                        h != NULL ? (int)(h->value_len > 64 ? 64 : h->value_len) : 0,
+                        h != NULL ? h->value : "");
+            return;
+        }
+        if (accepted) {
+            c->pmd = wsg_deflate_new(WSG_ROLE_CLIENT, &agreed, client_deflate_cfg.level,
+                                     client_deflate_cfg.mem_level, c->opts->max_message);
+            if (c->pmd == NULL) {
+                client_fail(c, WSG_CLIENT_ERR_NOMEM, "out of memory");
+                return;
+            }
+        }
     }
     evbuffer_drain(in, consumed);
     client_opened(c);
@@ -955,7 +1050,7 @@ wsg_client_send(struct wsg_client *c, enum wsg_message_type type, const void *da
         return WSG_SEND_ERROR;
     if (c->state != CL_OPEN || c->freed)
         return WSG_SEND_CLOSED;
-    if (client_write_frame(c, (uint8_t)type, data, len) != 0)
+    if (client_write_message(c, (uint8_t)type, data, len) != 0)
         return WSG_SEND_ERROR;
     return WSG_SEND_OK;
 }

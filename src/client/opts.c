@@ -319,6 +319,13 @@ wsg_client_opts_set_insecure(struct wsg_client_opts *o, bool on)
     o->insecure = on;
 }
 
+void
+wsg_client_opts_set_compression(struct wsg_client_opts *o, bool enabled)
+{
+    if (o != NULL)
+        o->compress = enabled;
+}
+
 static char *
 dup_or_null(const char *s, bool *failed)
 {

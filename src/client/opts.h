@@ -30,6 +30,7 @@ struct wsg_client_opts {
     uint64_t max_message;
     bool verify_host;
     bool insecure;
+    bool compress;               /* offer permessage-deflate */
 };
 
 /* A deep copy, or NULL when out of memory. */

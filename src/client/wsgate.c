@@ -112,6 +112,8 @@ usage(FILE *f)
 "    -H, --header 'NAME: VALUE'\n"
 "                          add a header to the upgrade request (repeatable)\n"
 "    -o, --origin ORIGIN   send an Origin header\n"
+"        --compress        offer permessage-deflate (RFC 7692): if the server\n"
+"                          agrees, messages of 64 bytes or more go compressed\n"
 "        --close-code N    the close code sent when stdin ends (default 1000;\n"
 "                          1000-1003, 1007-1014 or 3000-4999)\n"
 "        --ping-interval SECS\n"
@@ -675,6 +677,7 @@ enum long_only {
     OPT_CONNECT_TIMEOUT,
     OPT_CACERT,
     OPT_SNI,
+    OPT_COMPRESS,
 };
 
 static int
@@ -687,6 +690,7 @@ parse_args(struct cli *cli, int argc, char **argv, bool *exit_now)
         { "protocol", required_argument, NULL, 'p' },
         { "header", required_argument, NULL, 'H' },
         { "origin", required_argument, NULL, 'o' },
+        { "compress", no_argument, NULL, OPT_COMPRESS },
         { "close-code", required_argument, NULL, OPT_CLOSE_CODE },
         { "ping-interval", required_argument, NULL, OPT_PING_INTERVAL },
         { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
@@ -717,6 +721,7 @@ parse_args(struct cli *cli, int argc, char **argv, bool *exit_now)
         case OPT_CACERT: e = wsg_client_opts_set_ca_file(cli->opts, optarg, err, sizeof(err)); break;
         case OPT_SNI: e = wsg_client_opts_set_sni(cli->opts, optarg, err, sizeof(err)); break;
         case 'k': wsg_client_opts_set_insecure(cli->opts, true); break;
+        case OPT_COMPRESS: wsg_client_opts_set_compression(cli->opts, true); break;
         case 'v': cli->verbose = true; break;
         case OPT_CLOSE_CODE: {
             char *end;

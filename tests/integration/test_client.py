@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 import wsgtest
 
@@ -187,8 +188,9 @@ class PyServer:
     """A websockets server in a thread of its own (paths as in
     node_ws_server.js, plus /record which records the close it gets)."""
 
-    def __init__(self, ssl_context=None):
+    def __init__(self, ssl_context=None, compression=None):
         self.ssl_context = ssl_context
+        self.compression = compression    # "deflate": permessage-deflate on
         self.closes = []          # (code, reason) seen on /record
         self.sni = []             # server names the TLS handshakes carried
         self.loop = None
@@ -218,7 +220,8 @@ class PyServer:
     async def _start(self):
         self.server = await websockets.serve(
             self._handler, "127.0.0.1", 0, ssl=self.ssl_context,
-            subprotocols=["chat.v2", "chat.v1"], ping_interval=None, compression=None)
+            subprotocols=["chat.v2", "chat.v1"], ping_interval=None,
+            compression=self.compression)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _stop(self):
@@ -405,6 +408,7 @@ class RawServer:
             n = struct.unpack("!H", wsgtest.recv_exact(conn, 2))[0]
         elif n == 127:
             n = struct.unpack("!Q", wsgtest.recv_exact(conn, 8))[0]
+        self.last_rsv = b0 & 0x70
         if not b1 & 0x80:
             self.errors.append("client frame not masked (RFC 6455 5.1)")
             key = b"\0\0\0\0"
@@ -545,6 +549,95 @@ class AgainstWsgated(wsgtest.DaemonTestCase, ClientTestCase):
             self.assertEqual(p.readline(), b"msg %d\n" % i)
         r = p.finish()
         self.assertRun(r, OK, no_err=True)
+
+
+@unittest.skipIf(wsgtest.EXTERNAL_PORT, "WSG_TEST_PORT set: no daemon binary under test")
+class CompressAgainstWsgated(wsgtest.DaemonTestCase, ClientTestCase):
+    """--compress (permessage-deflate) against compressing endpoints."""
+
+    daemon_kwargs = {"endpoints": [
+        wsgtest.endpoint("/z", compression=collections.OrderedDict([("enabled", True)])),
+        wsgtest.endpoint("/plain"),
+    ]}
+
+    @classmethod
+    def setUpClass(cls):
+        check_wsgate_binary()
+        super().setUpClass()
+
+    def test_text_and_a_100k_message_are_echoed_exactly(self):
+        r = run_wsgate("--compress", self.daemon.url("/z"), input=b"hi\n" + b"x" * 200 + b"\n")
+        self.assertRun(r, OK, out=b"hi\n" + b"x" * 200 + b"\n", no_err=True)
+        text = wsgtest.text_payload(100 * 1024)
+        r = run_wsgate("--compress", "--once", self.daemon.url("/z"), input=text, timeout=30)
+        self.assertRun(r, OK)
+        self.assertTrue(r.out == text + b"\n", "100 KB compressed echo differs")
+
+    def test_a_message_sent_uncompressed_is_not_referred_back_to(self):
+        # a is incompressible, so it goes uncompressed; a + a then compresses
+        # well, but must not point back at the a the server never inflated.
+        a = os.urandom(1000)
+        p = Running("--compress", "--binary", self.daemon.url("/z"))
+        p.send(a)
+        self.assertEqual(p.readline(), a.hex().encode() + b"\n")
+        p.send(a + a)
+        self.assertEqual(p.readline(), (a + a).hex().encode() + b"\n")
+        self.assertRun(p.finish(), OK, no_err=True)
+
+    def test_verbose_shows_permessage_deflate_agreed(self):
+        r = run_wsgate("-v", "--compress", self.daemon.url("/z"), input=b"a\n")
+        self.assertRun(r, OK, out=b"a\n", err=[
+            "> Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+            "< Sec-WebSocket-Extensions: permessage-deflate"])
+
+    def test_a_server_that_declines_gives_a_plain_connection(self):
+        r = run_wsgate("-v", "--compress", self.daemon.url("/plain"), input=b"b" * 100 + b"\n")
+        self.assertRun(r, OK, out=b"b" * 100 + b"\n")
+        self.assertNotIn("< Sec-WebSocket-Extensions", r.err)
+
+    def test_without_the_option_nothing_is_offered(self):
+        r = run_wsgate("-v", self.daemon.url("/z"), input=b"c\n")
+        self.assertRun(r, OK, out=b"c\n")
+        self.assertNotIn("Sec-WebSocket-Extensions", r.err)
+
+
+@unittest.skipIf(WEBSOCKETS_MISSING, WEBSOCKETS_MISSING or "")
+class CompressAgainstPythonWebsockets(ClientTestCase):
+
+    def test_echo_with_permessage_deflate(self):
+        # --once: websockets drops the replies it still owes once our close arrives.
+        text = wsgtest.text_payload(100 * 1024)
+        with PyServer(compression="deflate") as s:
+            r = run_wsgate("-v", "--compress", "-1", s.url("/echo"), input=b"short")
+            self.assertRun(r, OK, out=b"short\n",
+                           err="< Sec-WebSocket-Extensions: permessage-deflate")
+            r = run_wsgate("--compress", "-1", s.url("/echo"), input=text, timeout=30)
+        self.assertEqual(r.status, OK, r.err)
+        self.assertTrue(r.out == text + b"\n", "100 KB compressed echo differs")
+
+
+class CompressByHand(ClientTestCase):
+    """RSV1 and the deflate stream checked with zlib, both ways."""
+
+    def test_frames_are_compressed_both_ways(self):
+        msg = b"compress me " * 20
+
+        def script(srv, conn):
+            srv.upgrade(conn, extra=[("Sec-WebSocket-Extensions", "permessage-deflate")])
+            op, payload = srv.recv_client_frame(conn)
+            srv.notes.append((op, srv.last_rsv,
+                              zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")))
+            c = zlib.compressobj(6, zlib.DEFLATED, -15)
+            z = (c.compress(b"from server " * 10) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+            conn.sendall(wsgtest.build_frame(wsgtest.OP_TEXT, z, rsv=4, mask=False))
+            srv.notes.append(srv.answer_close(conn))
+        with RawServer(script) as s:
+            p = Running("--compress", s.url())
+            p.send(msg + b"\n")
+            self.assertEqual(p.readline(), b"from server " * 10 + b"\n")
+            r = p.finish()
+            self.assertRun(r, OK)
+        self.assertEqual(s.notes, [(wsgtest.OP_TEXT, 0x40, msg), 1000])
 
 
 # --------------------------------------------------------------------------
