@@ -113,6 +113,14 @@ def rss_kb(pid):
     raise AssertionError("no VmRSS")
 
 
+def rss_slack_kb(pid):
+    """How much RSS growth the flow-control tests allow: 24 MiB, or 64 MiB
+    under AddressSanitizer, whose quarantine and redzones hold freed
+    memory back (seen: +26 MiB with the backend correctly paused)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return (64 if "libasan" in f.read() else 24) * 1024
+
+
 def px(path, backend, **options):
     opts = {"backend": backend}
     opts.update(options)
@@ -409,7 +417,7 @@ class TestFlowControl(ProxyTestCase):
               % (stalled_at / 2**20, growth), file=sys.stderr)
         self.assertEqual(sent[0], stalled_at, "the backend was not paused")
         self.assertLess(stalled_at, 32 << 20)
-        self.assertLess(growth, 24 * 1024)
+        self.assertLess(growth, rss_slack_kb(pid))
         # Reading again resumes the backend.
         for _ in range(200):
             op, m = recv_message(s, timeout=10)
@@ -438,7 +446,7 @@ class TestFlowControl(ProxyTestCase):
         print("\nslow backend: client sent %.1f MiB before stalling, daemon RSS +%d KiB"
               % (sent / 2**20, growth), file=sys.stderr)
         self.assertLess(sent, 32 << 20, "the client was not paused")
-        self.assertLess(growth, 24 * 1024)
+        self.assertLess(growth, rss_slack_kb(pid))
 
 
 if __name__ == "__main__":
