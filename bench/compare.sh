@@ -52,7 +52,7 @@ RESULTS=$PEERS/results-$(date +%Y%m%d-%H%M%S).txt
 BENCH=$BUILD/bench/wsgate-bench
 BUN=$PEERS/node_modules/@oven/bun-linux-x64/bin/bun
 
-say() { printf '%s\n' "$*" >&2; }
+. "$top/bench/lib.sh"
 
 # Servers and generator both need up to IDLE_CONNS descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -84,16 +84,7 @@ if [ "$NO_INSTALL" != 1 ]; then
             say "== not root: cannot install$missing; those peers will be skipped"
         fi
     fi
-    if command -v npm >/dev/null; then
-        for pkg in @trufflesuite/uws-js-unofficial @oven/bun-linux-x64; do
-            [ -d "$PEERS/node_modules/$pkg" ] && continue
-            say "== npm install $pkg (into bench/.peers)"
-            npm install --prefix "$PEERS" --no-audit --no-fund --no-save "$pkg" >/dev/null 2>&1 \
-                || say "   npm install $pkg failed; its peer will be skipped"
-        done
-    else
-        say "== no npm: uWebSockets.js and Bun will be skipped"
-    fi
+    npm_peers @trufflesuite/uws-js-unofficial @oven/bun-linux-x64
 fi
 if pkg-config --exists libwebsockets 2>/dev/null \
     && { [ ! -x "$PEERS/bin/lws_echo" ] || [ "$PEER_SRC/lws_echo.c" -nt "$PEERS/bin/lws_echo" ]; }; then
@@ -133,14 +124,6 @@ supports() {
     return 0
 }
 
-PORT=$((20000 + RANDOM % 20000))
-next_port() {
-    while :; do
-        PORT=$((PORT + 1))
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || return 0
-    done
-}
-
 write_wsgated_conf() {
     cat >"$PEERS/wsgated-bench.conf" <<EOF
 listen = ( { address = "127.0.0.1"; port = $1; backlog = 4096; } );
@@ -158,7 +141,6 @@ endpoints = (
 EOF
 }
 
-SPID=""
 start_server() {
     local name=$1 port=$2 log=$PEERS/server-$1.log
     case $name in
@@ -182,14 +164,7 @@ start_server() {
     esac
     SPID=$!
     [ -n "$SERVER_QUOTA" ] && quota_server "$SPID"
-    for _ in $(seq 100); do
-        kill -0 "$SPID" 2>/dev/null || { say "   $name exited at start: $(tail -3 "$log")"; return 1; }
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { sleep 0.2; return 0; }
-        sleep 0.1
-    done
-    say "   $name does not listen on $port"
-    stop_server
-    return 1
+    wait_listening "$name" "$port" "$log"
 }
 
 # quota_server PID: move PID (its children follow) into a cgroup limited to
@@ -211,17 +186,6 @@ quota_server() {
     echo "$1" >"$CG/cgroup.procs" 2>/dev/null || say "   cannot move $1 into $CG"
 }
 
-stop_server() {
-    [ -n "$SPID" ] || return 0
-    kill -TERM "$SPID" 2>/dev/null
-    for _ in $(seq 30); do
-        kill -0 "$SPID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SPID" 2>/dev/null
-    wait "$SPID" 2>/dev/null
-    SPID=""
-}
 trap 'stop_server; [ -n "$CG" ] && rmdir "$CG" 2>/dev/null; exit 130' INT TERM
 
 # ---- scenarios ------------------------------------------------------------------

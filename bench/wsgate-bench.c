@@ -23,6 +23,13 @@
  * into the connection's fixed output buffer and replies are decoded with a
  * client-role wsg_reader: nothing is allocated per message.
  *
+ * --compress offers permessage-deflate (RFC 7692) and fails any connection
+ * the server does not agree it on.  Echo messages are then text that looks
+ * like a JSON feed (records with ids, names and numbers), sent compressed
+ * and checked after inflating the replies; the sequence number is left out
+ * so that the 61 variants can be compressed once, at start (a generator
+ * that deflates every message would measure itself, not the server).
+ *
  * --raw talks to a plain TCP echo server instead (bench/peers/tcp_echo.c,
  * or socat): replies are then our own masked frames, decoded in the server
  * role.  That measures the generator and the loopback, not a server.
@@ -60,6 +67,7 @@
 #include "frame.h"
 #include "handshake.h"
 #include "mask.h"
+#include "deflate.h"
 #include "message.h"
 
 /* ---- options ----------------------------------------------------------- */
@@ -75,6 +83,7 @@ static struct {
     size_t size;
     bool binary;
     bool raw;
+    bool compress;
     double duration;
     double warmup;
     int cpu;
@@ -426,6 +435,7 @@ struct conn {
     bool dirty;
     bool want_out;
     struct wsg_reader rd;
+    struct wsg_deflate *dfl; /* --compress: inflates the replies */
     char *hs;                /* response head while in C_HANDSHAKE */
     size_t hs_len;
     char key[WSG_HS_KEY_LEN + 1];
@@ -450,6 +460,18 @@ static uint8_t *pattern;     /* S + 64 bytes, period 61 */
 #define PATTERN_PERIOD 61
 static uint8_t data_opcode;
 static size_t frame_max;     /* encoded size of one data message */
+
+/* --compress: the offer, and each pattern shift's message deflated once. */
+static const struct wsg_deflate_cfg offer_cfg = {
+    .enabled = true,
+    .level = 6,
+    .mem_level = 8,
+    .server_max_window_bits = 15,
+    .client_max_window_bits = 15,
+};
+static char offer[WSG_DEFLATE_HEADER_MAX];
+static uint8_t *zmsg[PATTERN_PERIOD];
+static size_t zlen[PATTERN_PERIOD];
 
 /* Run phases. */
 static bool sending;         /* new messages may be queued */
@@ -515,6 +537,8 @@ conn_close(struct conn *c, bool failed)
     if (c->state == C_OPEN) {
         n_open--;
         wsg_reader_free(&c->rd);
+        wsg_deflate_free(c->dfl);
+        c->dfl = NULL;
     } else
         n_pending--;
     if (failed) {
@@ -587,6 +611,26 @@ static const struct wsg_encode_opts enc_opts = {
     .mask_key = fast_mask_key,
 };
 
+static const struct wsg_encode_opts zenc_opts = {
+    .mask = true,
+    .rsv1 = true,
+    .mask_key = fast_mask_key,
+};
+
+/* Queue the message of pattern shift v, compressed at start. */
+static void
+queue_zframe(struct conn *c, unsigned v)
+{
+    size_t cap = wsg_msg_encoded_size(zlen[v], &zenc_opts);
+    uint8_t *dst = out_reserve(c, cap);
+    size_t w = 0;
+    enum wsg_err err = wsg_msg_encode(dst, cap, data_opcode, zmsg[v], zlen[v], &zenc_opts, &w);
+    if (err != WSG_OK)
+        die("encode: %s", wsg_strerror(err));
+    c->out_len += w;
+    mark_dirty(c);
+}
+
 /* Queue one data message whose payload is pattern-based: the first hdr
  * bytes (hex fields) are patched in after encoding, masked like the rest. */
 static void
@@ -618,6 +662,8 @@ queue_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, uint64_t shift)
 static size_t
 echo_hdr_len(void)
 {
+    if (opt.compress)
+        return 0;
     return opt.size < ECHO_HDR ? opt.size : ECHO_HDR;
 }
 
@@ -629,7 +675,10 @@ echo_send(struct conn *c, uint64_t now)
     put_hex(hex, seq, ECHO_HDR);
     size_t hl = echo_hdr_len();
     c->ts[seq % (uint64_t)opt.inflight] = now;
-    queue_frame(c, hex + (ECHO_HDR - hl), hl, seq % PATTERN_PERIOD);
+    if (opt.compress)
+        queue_zframe(c, (unsigned)(seq % PATTERN_PERIOD));
+    else
+        queue_frame(c, hex + (ECHO_HDR - hl), hl, seq % PATTERN_PERIOD);
 }
 
 static void
@@ -770,18 +819,32 @@ on_message(struct conn *c, const struct wsg_msg *m, uint64_t now)
     default:
         break;
     }
+    struct wsg_msg plain = *m;
+    if (m->compressed) {
+        enum wsg_err err = c->dfl == NULL ? WSG_ERR_RSV_BITS
+                           : wsg_deflate_inflate(c->dfl, m->data, m->len, &plain.data,
+                                                 &plain.len);
+        if (err != WSG_OK) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "compressed message: %s", wsg_strerror(err));
+            conn_fail(c, msg);
+            return;
+        }
+    }
     switch (c->role) {
     case R_ECHO:
-        echo_message(c, m, now);
+        echo_message(c, &plain, now);
         break;
     case R_PUB:
     case R_SUB:
-        sub_message(c, m, now);
+        sub_message(c, &plain, now);
         break;
     default:
         conn_fail(c, "a data message on an idle connection");
         break;
     }
+    if (m->compressed && c->dfl != NULL)
+        wsg_deflate_inflate_done(c->dfl);
 }
 
 static void
@@ -826,15 +889,31 @@ handshake_input(struct conn *c, const uint8_t *p, size_t len, uint64_t now)
         conn_fail(c, "bad handshake response");
         return;
     }
-    struct wsg_hs_client_opts ho = {.host = host_hdr, .target = target, .key = c->key};
+    struct wsg_hs_client_opts ho = {.host = host_hdr, .target = target, .key = c->key,
+                                    .extensions = opt.compress ? offer : NULL};
     int sel = -1;
-    err = wsg_hs_check_response(&resp, &ho, false, &sel);
+    err = wsg_hs_check_response(&resp, &ho, opt.compress, &sel);
     if (err != WSG_OK) {
         char msg[160];
         snprintf(msg, sizeof(msg), "handshake refused: %s (status %d)", wsg_strerror(err),
                  resp.status);
         conn_fail(c, msg);
         return;
+    }
+    if (opt.compress) {
+        bool accepted = false;
+        struct wsg_deflate_params agreed;
+        err = wsg_deflate_check_response(resp.headers, resp.nheaders, &offer_cfg, &accepted,
+                                         &agreed);
+        if (err != WSG_OK || !accepted) {
+            conn_fail(c, err != WSG_OK ? "bad permessage-deflate answer"
+                                       : "the server did not agree to permessage-deflate");
+            return;
+        }
+        c->dfl = wsg_deflate_new(WSG_ROLE_CLIENT, &agreed, offer_cfg.level,
+                                 offer_cfg.mem_level, 0);
+        if (c->dfl == NULL)
+            die("out of memory");
     }
     /* Bytes after the head are frames: those of hs, then the rest of p. */
     size_t extra_hs = c->hs_len - head;
@@ -932,7 +1011,8 @@ conn_connected(struct conn *c)
     }
     if (wsg_hs_generate_key(c->key) != WSG_OK)
         die("no random key");
-    struct wsg_hs_client_opts ho = {.host = host_hdr, .target = target, .key = c->key};
+    struct wsg_hs_client_opts ho = {.host = host_hdr, .target = target, .key = c->key,
+                                    .extensions = opt.compress ? offer : NULL};
     uint8_t *dst = out_reserve(c, 2048);
     size_t n = wsg_hs_build_request((char *)dst, 2048, &ho);
     if (n == 0)
@@ -951,6 +1031,7 @@ on_open(struct conn *c, uint64_t now)
         .role = opt.raw ? WSG_ROLE_SERVER : WSG_ROLE_CLIENT,
         .max_frame = 0,
         .max_message = 0,
+        .rsv_allowed = c->dfl != NULL ? WSG_RSV1 : 0,
     };
     wsg_reader_init(&c->rd, &rl);
     (void)now;
@@ -1123,6 +1204,8 @@ usage(FILE *f)
           "  --rss-mark N       connect: also read RSS at N connections (1000)\n"
           "  --settle SEC       connect: wait before reading RSS (1)\n"
           "  --raw              talk to a plain TCP echo server (no handshake)\n"
+          "  --compress         echo, connect: negotiate permessage-deflate and send\n"
+          "                     JSON-like text compressed\n"
           "  --label TEXT       copied into the result line as label=TEXT\n",
           f);
 }
@@ -1166,6 +1249,7 @@ parse_args(int argc, char **argv)
         {"rss-mark", required_argument, NULL, 'r'},
         {"settle", required_argument, NULL, 'S'},
         {"raw", no_argument, NULL, 'R'},
+        {"compress", no_argument, NULL, 'Z'},
         {"label", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1196,6 +1280,7 @@ parse_args(int argc, char **argv)
         case 'r': opt.rss_mark = parse_long(optarg, "--rss-mark", 1); break;
         case 'S': opt.settle = parse_double(optarg, "--settle"); break;
         case 'R': opt.raw = true; break;
+        case 'Z': opt.compress = true; break;
         case 'l': opt.label = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -1213,6 +1298,8 @@ parse_args(int argc, char **argv)
         die("broadcast needs --size of at least 40 (header of %d bytes)", BC_HDR);
     if (opt.scenario == SC_BROADCAST && opt.raw)
         die("--raw is for echo only");
+    if (opt.compress && (opt.scenario == SC_BROADCAST || opt.raw))
+        die("--compress is for echo and connect");
     if (opt.duration <= 0)
         die("--duration must be > 0");
 }
@@ -1245,14 +1332,59 @@ pin_cpu(void)
         die("sched_setaffinity(%d): %s", opt.cpu, strerror(errno));
 }
 
+/* --compress text: records of a JSON feed, as compressible as real ones
+ * (repeated keys, varying values), from a fixed seed. */
+static void
+build_json_pattern(void)
+{
+    static const char *const names[] = {"alice", "bob", "carol", "dave", "erin", "frank"};
+    size_t n = opt.size + PATTERN_PERIOD + 256;
+    char *p = xmalloc(n);
+    size_t w = 0;
+    uint32_t x = 12345;
+    while (w < opt.size + PATTERN_PERIOD) {
+        x = x * 1103515245u + 12345u;
+        int k = snprintf(p + w, n - w,
+                         "{\"id\":%u,\"user\":\"%s\",\"price\":%u.%02u,\"qty\":%u,"
+                         "\"side\":\"%s\"},",
+                         x >> 12, names[(x >> 8) % 6], (x >> 16) % 1000, (x >> 4) % 100,
+                         (x >> 20) % 50, (x & 1) ? "buy" : "sell");
+        if (k < 0 || (size_t)k >= n - w)
+            break;
+        w += (size_t)k;
+    }
+    pattern = (uint8_t *)p;
+}
+
 static void
 build_pattern(void)
 {
     static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (opt.compress && !opt.binary) {
+        build_json_pattern();
+        return;
+    }
     pattern = xmalloc(opt.size + 64);
     for (size_t i = 0; i < opt.size + 64; i++) {
         size_t k = i % PATTERN_PERIOD;
         pattern[i] = opt.binary ? (uint8_t)(k * 83 + 0x80 + (k >> 1)) : (uint8_t)alpha[k];
+    }
+}
+
+/* --compress: deflate each variant once.  zlib's 9 window bits keep every
+ * back-reference within 250 bytes, valid whatever client_max_window_bits
+ * the server answers (RFC 7692 allows it to lower ours to 8). */
+static void
+build_compressed(void)
+{
+    if (wsg_deflate_offer(&offer_cfg, offer, sizeof(offer)) == 0)
+        die("cannot build the permessage-deflate offer");
+    for (unsigned v = 0; v < PATTERN_PERIOD; v++) {
+        enum wsg_err err = wsg_deflate_compress_once(9, offer_cfg.level, offer_cfg.mem_level,
+                                                     pattern + v, opt.size, 0, &zmsg[v],
+                                                     &zlen[v]);
+        if (err != WSG_OK)
+            die("deflate: %s", wsg_strerror(err));
     }
 }
 
@@ -1316,6 +1448,7 @@ run_traffic(void)
     if (opt.scenario == SC_BROADCAST && opt.publishers > 0xffff)
         die("too many publishers");
 
+    long rss0 = server_rss_kb();
     uint64_t tc = now_ns();
     open_range(0, total, 256, 60);
     double connect_s = (double)(now_ns() - tc) / 1e9;
@@ -1342,6 +1475,7 @@ run_traffic(void)
     uint64_t t1 = now_ns();
     double self_cpu1 = self_cpu_seconds();
     uint64_t srv1 = server_cpu_ticks();
+    long rss1 = server_rss_kb();
     uint64_t busy1, total1;
     cpu_jiffies(opt.cpu, &busy1, &total1);
     measuring = false;
@@ -1392,6 +1526,9 @@ run_traffic(void)
     double srv_cpu = opt.server_pid > 0 ? (double)(srv1 - ms.srv0) / (double)clk_tck / secs : -1;
     double gen_us = m_msgs > 0 ? (self_cpu1 - ms.self_cpu0) * 1e6 / (double)m_msgs : -1;
     const char *sc = opt.scenario == SC_ECHO ? "echo" : "broadcast";
+    /* Connections still open while traffic flows: with compression, what
+     * the zlib state costs. */
+    double rss_per = rss0 >= 0 && rss1 >= 0 ? (double)(rss1 - rss0) / (double)total : -1;
 
     fprintf(stderr,
             "%s%s: %ld %s%.0ld, %ld in flight, %zu B %s, %.2f s measured (connect %.2f s)\n"
@@ -1407,7 +1544,8 @@ run_traffic(void)
     if (core_busy >= 0)
         fprintf(stderr, "%.0f%%\n", core_busy * 100);
     if (srv_us >= 0)
-        fprintf(stderr, "  server CPU %.0f%%, %.3f us/msg\n", srv_cpu * 100, srv_us);
+        fprintf(stderr, "  server CPU %.0f%%, %.3f us/msg; RSS %ld KiB (%.2f KiB/conn)\n",
+                srv_cpu * 100, srv_us, rss1, rss_per);
     if (opt.scenario == SC_BROADCAST)
         fprintf(stderr, "  lost %" PRIu64 ", duplicated %" PRIu64 "\n", bc_lost, bc_dup);
     fprintf(stderr, "  errors %" PRIu64 "\n", errors);
@@ -1416,14 +1554,15 @@ run_traffic(void)
                       "inflight=%ld size=%zu binary=%d seconds=%.3f msgs=%" PRIu64
                       " msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.1f p99_us=%.1f p999_us=%.1f "
                       "max_us=%.1f gen_cpu=%.3f gen_core_busy=%.3f gen_us_per_msg=%.3f "
-                      "server_cpu=%.3f server_us_per_msg=%.3f lost=%" PRIu64 " dup=%" PRIu64
-                      " errors=%" PRIu64 "\n",
+                      "server_cpu=%.3f server_us_per_msg=%.3f rss_kb=%ld rss_kb_per_conn=%.3f "
+                      "compress=%d lost=%" PRIu64 " dup=%" PRIu64 " errors=%" PRIu64 "\n",
                       sc, opt.label ? " label=" : "", opt.label ? opt.label : "", opt.raw,
                       opt.conns, opt.scenario == SC_BROADCAST ? opt.publishers : 0L,
                       opt.inflight, opt.size, opt.binary, secs, m_msgs, rate, mbps,
                       hist_pct(&lat, 50) / 1e3, hist_pct(&lat, 99) / 1e3,
                       hist_pct(&lat, 99.9) / 1e3, lat.max / 1e3, gen_cpu, core_busy,
-                      gen_us, srv_cpu, srv_us, bc_lost, bc_dup, errors);
+                      gen_us, srv_cpu, srv_us, rss1, rss_per, opt.compress, bc_lost, bc_dup,
+                      errors);
     return errors ? 1 : 0;
 }
 
@@ -1531,6 +1670,8 @@ main(int argc, char **argv)
     rbuf = xmalloc(RBUF_SIZE);
     data_opcode = opt.binary ? WSG_OP_BINARY : WSG_OP_TEXT;
     build_pattern();
+    if (opt.compress)
+        build_compressed();
     prng_state ^= now_ns();
 
     int rc = opt.scenario == SC_CONNECT ? run_connect() : run_traffic();
