@@ -29,7 +29,7 @@ DURATION=${DURATION:-3}
 SERVER_CPU=${SERVER_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 NO_INSTALL=${NO_INSTALL:-0}
-SERVERS=${SERVERS:-"wsgated wsgated-12-5 wsgated-10-1 wsgated-no-takeover uws-shared uws-dedicated-3kb uws-dedicated nodews"}
+SERVERS=${SERVERS:-"wsgated wsgated-level-1 wsgated-12-5 wsgated-10-1 wsgated-no-takeover uws-shared uws-dedicated-3kb uws-dedicated nodews"}
 BENCH=$BUILD/bench/wsgate-bench
 
 . "$top/bench/lib.sh"
@@ -55,6 +55,7 @@ fi
 wsgated_compression() {
     case $1 in
     wsgated) echo "" ;;
+    wsgated-level-1) echo "level = 1;" ;;   # the level this uWS.js build compresses at
     wsgated-12-5) echo "server_max_window_bits = 12; client_max_window_bits = 12; mem_level = 5;" ;;
     wsgated-10-1) echo "server_max_window_bits = 10; client_max_window_bits = 10; mem_level = 1;" ;;
     wsgated-no-takeover) echo "server_no_context_takeover = true; client_no_context_takeover = true;" ;;

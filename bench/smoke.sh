@@ -1,7 +1,8 @@
 #!/bin/sh
 # smoke.sh [BUILDDIR] - a few seconds of wsgate-bench against wsgated from
 # BUILDDIR (default build) on a free port: echo (text, then binary with
-# messages over the 125-byte and 64 KiB length forms) and a broadcast.
+# messages over the 125-byte and 64 KiB length forms), a broadcast, and
+# compressed echo (permessage-deflate) on /deflate.
 # Exit status 0 only if every run verified every message (zero errors).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +24,7 @@ log = { level = "warning"; };
 limits = { ping_interval = 0; max_connections = 0; };
 endpoints = (
     { path = "/echo"; module = "echo"; },
+    { path = "/deflate"; module = "echo"; compression = { enabled = true; min_size = 0; }; },
     { path = "/broadcast"; match = "prefix"; module = "broadcast"; options = { room = "path"; }; }
 );
 CONF
@@ -42,4 +44,7 @@ url=ws://127.0.0.1:$port
 "$bench" --url "$url/broadcast/smoke" --scenario broadcast --conns 50 --publishers 2 \
     --inflight 4 --duration 1 --warmup 0.2
 "$bench" --url "$url/echo" --scenario connect --conns 200 --server-pid "$pid" --rss-mark 100 --settle 0.2
+"$bench" --url "$url/deflate" --compress --conns 20 --inflight 4 --size 1024 --duration 1 --warmup 0.2
+"$bench" --url "$url/deflate" --compress --conns 4 --inflight 2 --size 70000 --binary --duration 1 \
+    --warmup 0.2
 echo "smoke: wsgate-bench against wsgated: zero errors"
