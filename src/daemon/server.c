@@ -9,11 +9,13 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -286,6 +288,10 @@ wsg_server_new(struct event_base *base, struct wsg_config *cfg,
     srv->cfg = cfg;
     srv->eps = eps;
     TAILQ_INIT(&srv->sessions);
+    srv->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (srv->null_fd < 0)
+        log_warn("cannot open /dev/null (%s): upgraded connections stay with evhttp",
+                 strerror(errno));
     srv->per_ip = wsg_ipcount_new();
     srv->deadlines = wsg_deadlines_new(base);
     srv->listeners = calloc(cfg->nlisten, sizeof(*srv->listeners));
@@ -422,5 +428,7 @@ wsg_server_free(struct wsg_server *srv)
         event_free(srv->stop_timer);
     free(srv->listeners);
     wsg_ipcount_free(srv->per_ip);
+    if (srv->null_fd >= 0)
+        close(srv->null_fd);
     free(srv);
 }

@@ -31,6 +31,7 @@ struct wsg_server {
     unsigned nsessions;
     struct wsg_ipcount *per_ip;
     struct wsg_deadlines *deadlines;    /* connections still in the HTTP stage */
+    int null_fd;                        /* /dev/null: see upgrade.c, leaving evhttp */
     bool stopping;
     struct event *stop_timer;
 };

@@ -2,16 +2,18 @@
  * upgrade.c - the server handshake on an endpoint path, and the hand-off
  * of the socket from evhttp to a WebSocket connection (conn.c).
  *
- * libevent 2.1's evhttp cannot detach a connection, so a session keeps the
- * evhttp_connection and lets it own the bufferevent and the socket; the
- * connection object only borrows the bufferevent.  The sequence matters
- * and is explained in DESIGN.md ("Things that bite"): reply_start before
- * taking the callbacks, no evhttp timeouts afterwards, buffered early
- * frames processed at once, and evhttp_connection_free() as the only
- * teardown.  All of that lives in this file and nowhere else.
+ * libevent 2.1's evhttp cannot detach a connection, so a wss:// session
+ * keeps the evhttp_connection and lets it own the bufferevent and the
+ * socket; the connection object only borrows the bufferevent.  The
+ * sequence matters and is explained in DESIGN.md ("Things that bite"):
+ * reply_start before taking the callbacks, no evhttp timeouts afterwards,
+ * buffered early frames processed at once, and evhttp_connection_free() as
+ * the only teardown.  A ws:// session leaves evhttp instead (see "leaving
+ * evhttp" below).  All of that lives in this file and nowhere else.
  */
 #include "upgrade.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -19,9 +21,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h> /* HTTP version of the request */
 #include <event2/keyvalq_struct.h>
@@ -121,7 +126,9 @@ session_shutdown_write(void *arg)
 {
     struct wsg_session *s = arg;
     session_close_notify(s);
-    if (s->evcon != NULL)
+    if (s->bev != NULL)
+        shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+    else if (s->evcon != NULL)
         shutdown(bufferevent_getfd(evhttp_connection_get_bufferevent(s->evcon)), SHUT_WR);
 }
 
@@ -139,6 +146,8 @@ session_release(struct wsg_session *s)
         evhttp_connection_set_closecb(s->evcon, NULL, NULL);
         evhttp_connection_free(s->evcon); /* frees the request, bufferevent, socket */
     }
+    if (s->bev != NULL)
+        bufferevent_free(s->bev);         /* and the socket */
     free(s);
     wsg_server_session_ended(srv);
 }
@@ -174,6 +183,71 @@ void
 wsg_session_shutdown(struct wsg_session *s)
 {
     wsg_conn_shutdown(s->conn);
+}
+
+/* ---- leaving evhttp ----------------------------------------------------- */
+
+/*
+ * Upgraded, a ws:// connection leaves evhttp: its evhttp_connection and
+ * request (1.3 KiB with their buffers and headers, 40% of an idle
+ * connection) would otherwise live as long as the WebSocket.  libevent 2.1
+ * cannot detach a socket from an evhttp_connection, and
+ * evhttp_connection_free() shuts its descriptor down for writing, which
+ * would send the peer a FIN.  So the socket moves to a duplicate
+ * descriptor in a bufferevent of ours, with what evhttp had buffered
+ * either way (the 101, early frames), and once the connection object has
+ * taken over, the original descriptor is pointed at /dev/null (dup2) and
+ * evhttp frees its connection: its shutdown and close then touch nothing.
+ * (libevent itself frees connections inside this callback, on errors.)
+ * wss:// stays with evhttp: the TLS state lives in its bufferevent.  Out of
+ * descriptors, a connection stays with evhttp too.
+ */
+/* Early frames move into the new input buffer, whose end only its
+ * bufferevent adds to (libevent keeps it frozen otherwise). */
+static int
+move_input(struct bufferevent *to, struct bufferevent *from)
+{
+    struct evbuffer *in = bufferevent_get_input(to);
+    evbuffer_unfreeze(in, 0);
+    int rc = evbuffer_add_buffer(in, bufferevent_get_input(from));
+    evbuffer_freeze(in, 0);
+    return rc;
+}
+
+static struct bufferevent *
+leave_evhttp_begin(struct wsg_server *srv, struct bufferevent *old)
+{
+    if (srv->null_fd < 0 || bufferevent_openssl_get_ssl(old) != NULL)
+        return NULL;
+    int fd = fcntl(bufferevent_getfd(old), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        close(fd);
+        return NULL;
+    }
+    if (move_input(bev, old) != 0) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    if (evbuffer_add_buffer(bufferevent_get_output(bev), bufferevent_get_output(old)) != 0) {
+        move_input(old, bev);
+        bufferevent_free(bev);
+        return NULL;
+    }
+    bufferevent_disable(old, EV_READ | EV_WRITE);
+    return bev;
+}
+
+static void
+leave_evhttp_finish(struct wsg_session *s, struct bufferevent *old)
+{
+    if (dup2(s->srv->null_fd, bufferevent_getfd(old)) < 0)
+        return;     /* evhttp keeps its connection until the session ends */
+    evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+    evhttp_connection_free(s->evcon);
+    s->evcon = NULL;
 }
 
 /* ---- the handshake ------------------------------------------------------ */
@@ -332,10 +406,11 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
     evhttp_connection_set_closecb(evcon, session_evcon_closed, s);
     int one = 1;
     setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    s->bev = leave_evhttp_begin(srv, bev);
 
     struct wsg_conn_params p = {
         .base = srv->base,
-        .bev = bev,
+        .bev = s->bev != NULL ? s->bev : bev,
         .ep = ep,
         .peer = peer,
         .target = evhttp_request_get_uri(req),
@@ -356,7 +431,12 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
         session_release(s);
         return;
     }
+    if (s->bev != NULL) {
+        leave_evhttp_finish(s, bev);
+        return;
+    }
     /* The request's header lists are not needed any more: give the memory
      * back while the connection lives on. */
     evhttp_clear_headers(evhttp_request_get_input_headers(req));
+    evhttp_clear_headers(evhttp_request_get_output_headers(req));
 }

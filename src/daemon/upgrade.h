@@ -16,7 +16,8 @@ struct evhttp_connection;
 struct wsg_session {
     TAILQ_ENTRY(wsg_session) link;
     struct wsg_server *srv;
-    struct evhttp_connection *evcon;  /* NULL once evhttp is freeing it */
+    struct evhttp_connection *evcon;  /* NULL once evhttp let go of it */
+    struct bufferevent *bev;          /* ws://: ours once it left evhttp */
     struct wsg_conn *conn;            /* NULL once the connection ended */
     struct wsg_endpoint *ep;          /* a reference */
     char addr[64];                    /* peer address, for per-IP counts */
