@@ -23,6 +23,13 @@ struct wsg_deflate_params;
 
 typedef void (*wsg_conn_end_fn)(struct wsg_conn *c, void *arg);
 
+/* Output queued during one turn of the event loop leaves in one writev at
+ * its end, for connections on a plain socket (see conn.c).  One per event
+ * base; free it after every connection that used it has ended. */
+struct wsg_flusher;
+struct wsg_flusher *wsg_flusher_new(struct event_base *base);
+void wsg_flusher_free(struct wsg_flusher *f);
+
 struct wsg_conn_params {
     struct event_base *base;
     struct bufferevent *bev;      /* input may already hold frames */
@@ -42,6 +49,9 @@ struct wsg_conn_params {
      * then the socket's write side), called with end_arg.  NULL: the
      * socket's write side only. */
     void (*shutdown_write)(void *arg);
+    /* A plain socket the bufferevent owns: we write to it ourselves at
+     * the end of each loop turn.  NULL: the bufferevent writes (TLS). */
+    struct wsg_flusher *flusher;
 };
 
 /* Take over the bufferevent, call the module's on_open and process any

@@ -23,6 +23,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
+#include "conn.h"
 #include "deadline.h"
 #include "log.h"
 #include "tls.h"
@@ -294,8 +295,10 @@ wsg_server_new(struct event_base *base, struct wsg_config *cfg,
                  strerror(errno));
     srv->per_ip = wsg_ipcount_new();
     srv->deadlines = wsg_deadlines_new(base);
+    srv->flusher = wsg_flusher_new(base);
     srv->listeners = calloc(cfg->nlisten, sizeof(*srv->listeners));
-    if (srv->per_ip == NULL || srv->deadlines == NULL || srv->listeners == NULL) {
+    if (srv->per_ip == NULL || srv->deadlines == NULL || srv->flusher == NULL
+        || srv->listeners == NULL) {
         snprintf(err, errlen, "out of memory");
         wsg_server_free(srv);
         return NULL;
@@ -424,6 +427,7 @@ wsg_server_free(struct wsg_server *srv)
         }
     }
     wsg_deadlines_free(srv->deadlines);   /* after evhttp let go of them */
+    wsg_flusher_free(srv->flusher);       /* after every connection ended */
     if (srv->stop_timer != NULL)
         event_free(srv->stop_timer);
     free(srv->listeners);

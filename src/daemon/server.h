@@ -32,6 +32,7 @@ struct wsg_server {
     struct wsg_ipcount *per_ip;
     struct wsg_deadlines *deadlines;    /* connections still in the HTTP stage */
     int null_fd;                        /* /dev/null: see upgrade.c, leaving evhttp */
+    struct wsg_flusher *flusher;        /* writes of connections on plain sockets */
     bool stopping;
     struct event *stop_timer;
 };

@@ -231,6 +231,10 @@ leave_evhttp_begin(struct wsg_server *srv, struct bufferevent *old)
         bufferevent_free(bev);
         return NULL;
     }
+    /* The old output's start is frozen after a response was written (an
+     * upgrade on a kept-alive connection); the old bufferevent freezes it
+     * again itself should it write once more. */
+    evbuffer_unfreeze(bufferevent_get_output(old), 1);
     if (evbuffer_add_buffer(bufferevent_get_output(bev), bufferevent_get_output(old)) != 0) {
         move_input(old, bev);
         bufferevent_free(bev);
@@ -422,6 +426,7 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
         .on_end = session_conn_ended,
         .end_arg = s,
         .shutdown_write = session_shutdown_write,
+        .flusher = s->bev != NULL ? srv->flusher : NULL,
     };
     log_debug("%s: upgraded %s%s%s", peer, p.target,
               protocol != NULL ? " subprotocol " : "", protocol != NULL ? protocol : "");
