@@ -64,10 +64,12 @@ def resp_read(f):
 
 
 class Redis:
-    def __init__(self, port=None):
+    def __init__(self, port=None, args=(), password=None):
         self.port = port or wsgtest.free_port()
         self.tmp = tempfile.mkdtemp(prefix="wsgtest-redis-")
         self.proc = None
+        self.password = password
+        self.args = list(args) + (["--requirepass", password] if password else [])
 
     @property
     def url(self):
@@ -77,7 +79,7 @@ class Redis:
         self.log = open(os.path.join(self.tmp, "redis.log"), "ab")
         self.proc = subprocess.Popen(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.tmp],
+             "--appendonly", "no", "--dir", self.tmp] + self.args,
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -91,10 +93,14 @@ class Redis:
             time.sleep(0.05)
         raise AssertionError("redis-server did not start on %d" % self.port)
 
-    def command(self, *args):
+    def command(self, *args, db=0):
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(resp_encode(*args))
+            pre = [("AUTH", self.password)] if self.password else []
+            pre += [("SELECT", db)] if db else []
+            s.sendall(b"".join(resp_encode(*c) for c in pre) + resp_encode(*args))
             with s.makefile("rb") as f:
+                for _ in pre:
+                    resp_read(f)
                 return resp_read(f)
 
     def kill(self):
@@ -397,6 +403,72 @@ class DownAtStart(unittest.TestCase):
         self.assertEqual([c.msgs[-1] for c in clients[:3]], [(OP_TEXT, b"cluster")] * 3)
         for d in nodes:
             self.assertEqual(d.stderr_text().count("cannot connect"), 1)
+
+
+class Connecting(unittest.TestCase):
+    """The ways to reach Redis: a Unix socket, AUTH, a database number."""
+
+    def setUp(self):
+        need(REDIS, "redis-server")
+        wsgtest.check_daemon_binary()
+
+    def pair(self, url, password=None, room="u"):
+        """Two nodes on url with two clients each, in room."""
+        opts = {"backplane_password": password} if password else {}
+        nodes = [Daemon(endpoints=[chat(url, **opts)]) for _ in range(2)]
+        for d in nodes:
+            d.start()
+            self.addCleanup(d.stop)
+        shim = types.SimpleNamespace(addCleanup=self.addCleanup)
+        clients = []
+        for d in nodes:
+            shim.port = d.port
+            clients += [Client(shim, "/chat?room=" + room) for _ in range(2)]
+        return nodes, clients
+
+    def test_unix_socket(self):
+        redis = Redis(args=["--unixsocket", "redis.sock", "--unixsocketperm", "700"])
+        self.addCleanup(redis.cleanup)
+        redis.start()
+        nodes, clients = self.pair("unix:" + os.path.join(redis.tmp, "redis.sock"))
+        wait_for("both subscribed", lambda: redis.command(
+            "PUBSUB", "NUMSUB", PREFIX + "/chat:u")[1] == 2)
+        clients[0].send("over the socket")
+        pump(clients, lambda: all(len(c.msgs) == 1 for c in clients[1:]), timeout=5,
+             linger=0.3)
+        self.assertEqual([c.msgs for c in clients],
+                         [[]] + [[(OP_TEXT, b"over the socket")]] * 3)
+
+    def test_password_and_database(self):
+        redis = Redis(password="s3cret")
+        self.addCleanup(redis.cleanup)
+        redis.start()
+        nodes, clients = self.pair(redis.url + "/2", password="s3cret")
+        wait_for("both subscribed", lambda: redis.command(
+            "PUBSUB", "NUMSUB", PREFIX + "/chat:u")[1] == 2)
+        clients[3].send("authenticated")
+        pump(clients, lambda: all(len(c.msgs) == 1 for c in clients[:3]), timeout=5,
+             linger=0.3)
+        self.assertEqual([c.msgs for c in clients],
+                         [[(OP_TEXT, b"authenticated")]] * 3 + [[]])
+        # Presence lives in database 2.
+        wait_for("presence in db 2", lambda: redis.command(
+            "HLEN", PREFIX + "presence:/chat:u", db=2) == 2)
+        self.assertEqual(redis.command("EXISTS", PREFIX + "presence:/chat:u"), 0)
+
+    def test_wrong_password_is_logged_once_and_local_delivery_goes_on(self):
+        redis = Redis(password="right")
+        self.addCleanup(redis.cleanup)
+        redis.start()
+        nodes, clients = self.pair(redis.url, password="wrong")
+        wait_for("the refusal to be logged", lambda: all(
+            "cannot connect (Redis said:" in d.stderr_text() for d in nodes))
+        time.sleep(1.0)                 # several retries
+        clients[0].send("local only")
+        pump(clients, timeout=1.0)
+        self.assertEqual([len(c.msgs) for c in clients], [0, 1, 0, 0])
+        for d in nodes:
+            self.assertEqual(d.stderr_text().count("backplane"), 1, d.stderr_text())
 
 
 class Presence(ClusterCase):
