@@ -84,6 +84,7 @@ struct backplane {
     enum bp_state state;
     bool outage_logged;             /* this outage has been reported */
     bool behind_logged;
+    unsigned hb_unanswered;         /* heartbeats sent since Redis last answered */
     unsigned backoff_ms;
     struct event *retry;            /* (re)connect, connect timeout */
     struct event *heartbeat;
@@ -108,7 +109,6 @@ static const char bp_presence_lua[] =
     "if total > 0 then redis.call('PEXPIRE', k, ARGV[4]) end\n"
     "return total\n";
 
-static void bp_connect(struct backplane *bp);
 static void bp_fail(struct backplane *bp, const char *why);
 
 /* ---- names and the envelope -------------------------------------------- */
@@ -420,6 +420,7 @@ bp_maybe_up(struct backplane *bp)
     if (bp->state != BP_CONNECTING || !bp->pub_ready || !bp->sub_ready)
         return;
     bp->state = BP_UP;
+    bp->hb_unanswered = 0;
     bp->backoff_ms = BP_BACKOFF_MIN_MS;
     bp->outage_logged = false;
     evtimer_del(bp->retry);
@@ -452,6 +453,18 @@ bp_on_disconnect(const redisAsyncContext *ac, int status)
                                                                 : ac->errstr);
 }
 
+/* An error reply on either connection: drop both and start again. */
+static bool
+bp_error_reply(struct backplane *bp, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ERROR)
+        return false;
+    char why[256];
+    snprintf(why, sizeof(why), "Redis said: %s", r->str);
+    bp_fail(bp, why);
+    return true;
+}
+
 /* Replies to AUTH, SELECT and SET of the heartbeat key: an error drops
  * the connections; the first SET answered (priv non-NULL) means the
  * publishing connection is ready. */
@@ -462,12 +475,10 @@ bp_reply(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *r = reply;
     if (r == NULL || (ac != bp->pub && ac != bp->sub))
         return;
-    if (r->type == REDIS_REPLY_ERROR) {
-        char why[256];
-        snprintf(why, sizeof(why), "Redis said: %s", r->str);
-        bp_fail(bp, why);
+    if (bp_error_reply(bp, r))
         return;
-    }
+    if (ac == bp->pub)
+        bp->hb_unanswered = 0;
     if (priv != NULL) {
         bp->pub_ready = true;
         bp_maybe_up(bp);
@@ -507,12 +518,8 @@ bp_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
     (void)priv;
     if (r == NULL || ac != bp->sub)
         return;
-    if (r->type == REDIS_REPLY_ERROR) {
-        char why[256];
-        snprintf(why, sizeof(why), "Redis said: %s", r->str);
-        bp_fail(bp, why);
+    if (bp_error_reply(bp, r))
         return;
-    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3
         || r->element[0]->type != REDIS_REPLY_STRING
         || r->element[1]->type != REDIS_REPLY_STRING)
@@ -613,6 +620,12 @@ bp_heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     if (bp->state != BP_UP)
         return;
+    /* A Redis that stopped answering (hung, or a silent network) would
+     * otherwise keep us "up" while everything published is lost. */
+    if (++bp->hb_unanswered > BP_NODE_TTL_MS / BP_HEARTBEAT_MS) {
+        bp_fail(bp, "no answer for 5 s");
+        return;
+    }
     bp_heartbeat_key(bp, NULL);
     for (struct bp_channel *ch = bp->all; ch != NULL; ch = ch->next) {
         if (ch->want)

@@ -108,6 +108,7 @@ class Redis:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+        self.log.close()
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -117,6 +118,8 @@ class Redis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc is not None:
+            self.log.close()
         self.proc = None
 
     def cleanup(self):
@@ -366,6 +369,28 @@ class Outage(ClusterCase):
             err = d.stderr_text()
             self.assertEqual(err.count("backplane"), 3, "one line per state change:\n" + err)
             self.assertEqual(err.count(": lost ("), 1)
+
+
+class Hung(ClusterCase):
+    """A Redis that stops answering (SIGSTOP) is dropped after about 5 s of
+    silence, like one that died; once it answers again, delivery resumes."""
+    NODES = 2
+
+    def test_silent_redis_is_dropped_then_rejoined(self):
+        a, b = self.nodes
+        g = [self.client(a, "/chat?room=h"), self.client(b, "/chat?room=h")]
+        self.wait_subscribed("h", 2)
+        self.redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            for d in self.nodes:
+                wait_for("the silence to be noticed",
+                         lambda: "lost (no answer for 5 s)" in d.stderr_text(), timeout=15)
+        finally:
+            self.redis.proc.send_signal(signal.SIGCONT)
+        for d in self.nodes:
+            wait_for("the reconnection", lambda: d.stderr_text().count("connected (node") == 2)
+        self.wait_subscribed("h", 2)
+        self.check_delivery([g], self.send_numbered(g, 3))
 
 
 class DownAtStart(unittest.TestCase):
