@@ -138,11 +138,16 @@ def chat(url, prefix=PREFIX, **options):
     return endpoint("/chat", "broadcast", options=opts)
 
 
-def wait_for(what, cond, timeout=10.0):
+def wait_for(what, cond, timeout=10.0, nodes=()):
+    """Until cond(); on timeout fail with what, and the log of nodes
+    without its debug lines."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
+            logs = "".join("\n--- :%d ---\n%s" % (d.port, "\n".join(
+                l for l in d.stderr_text().splitlines() if "debug:" not in l)[-3000:])
+                for d in nodes)
+            raise AssertionError("timed out waiting for " + what + logs)
         time.sleep(0.05)
 
 
@@ -362,7 +367,8 @@ class Outage(ClusterCase):
         time.sleep(0.5)                 # a few reconnect attempts fail
         self.redis.start()
         for d in self.nodes:
-            wait_for("the reconnection", lambda: d.stderr_text().count("connected (node") == 2)
+            wait_for("the reconnection", lambda: d.stderr_text().count("connected (node") == 2,
+                     nodes=self.nodes)
         self.wait_subscribed("o", 2)
         self.check_delivery([ga + gb], self.send_numbered(ga + gb, 5, "after"))
         for d in self.nodes:
@@ -384,11 +390,13 @@ class Hung(ClusterCase):
         try:
             for d in self.nodes:
                 wait_for("the silence to be noticed",
-                         lambda: "lost (no answer for 5 s)" in d.stderr_text(), timeout=15)
+                         lambda: "lost (no answer for 5 s)" in d.stderr_text(), timeout=15,
+                         nodes=self.nodes)
         finally:
             self.redis.proc.send_signal(signal.SIGCONT)
         for d in self.nodes:
-            wait_for("the reconnection", lambda: d.stderr_text().count("connected (node") == 2)
+            wait_for("the reconnection", lambda: d.stderr_text().count("connected (node") == 2,
+                     nodes=self.nodes)
         self.wait_subscribed("h", 2)
         self.check_delivery([g], self.send_numbered(g, 3))
 
@@ -607,7 +615,8 @@ class BehindHAProxy(ClusterCase):
         need(HAPROXY, "haproxy")
         super().setUpClass()
         cls.port = wsgtest.free_port()
-        servers = "".join("    server n%d 127.0.0.1:%d check inter 200ms fall 2 rise 1\n"
+        # Checks every 500 ms, with room for a loaded sanitizer build.
+        servers = "".join("    server n%d 127.0.0.1:%d check inter 500ms fall 3 rise 1\n"
                           % (i, d.port) for i, d in enumerate(cls.nodes))
         cfg = os.path.join(cls.redis.tmp, "haproxy.cfg")
         with open(cfg, "w") as f:
@@ -616,7 +625,13 @@ class BehindHAProxy(ClusterCase):
         cls.haproxy = subprocess.Popen([HAPROXY, "-f", cfg, "-db"], stdin=subprocess.DEVNULL,
                                        stdout=cls.haproxy_log, stderr=subprocess.STDOUT)
         try:
-            wait_for("haproxy to listen", lambda: cls.healthz(cls.port) == 200)
+            wait_for("haproxy to answer /healthz", lambda: cls.healthz(cls.port) == 200)
+        except AssertionError as e:
+            cls.haproxy_log.flush()
+            with open(cls.haproxy_log.name, errors="replace") as f:
+                log = f.read()
+            cls.tearDownClass()
+            raise AssertionError("%s\n--- haproxy ---\n%s" % (e, log)) from None
         except BaseException:
             cls.tearDownClass()
             raise
@@ -709,6 +724,7 @@ global
 defaults
     mode http
     timeout connect 2s
+    timeout check 2s
     timeout client 30s
     timeout server 30s
     timeout tunnel 1h
