@@ -11,7 +11,9 @@
  *              one room; each publisher keeps K broadcasts in flight (a
  *              broadcast is done when every subscriber has it).  Delivered
  *              messages/s, delivery latency from the send time carried in
- *              the payload, and lost / duplicated / reordered counts.
+ *              the payload, and lost / duplicated / reordered counts.  With
+ *              --sub-url, every other subscriber connects there instead:
+ *              a second node sharing the room through a backplane.
  *   connect    opens --conns connections, --inflight handshakes at a time:
  *              upgrades/s, and with --server-pid the server's RSS growth per
  *              idle connection at 1,000 and at --conns connections.
@@ -76,6 +78,7 @@ enum scenario { SC_ECHO, SC_BROADCAST, SC_CONNECT };
 
 static struct {
     const char *url;
+    const char *sub_url;     /* broadcast: every other subscriber's, or NULL */
     enum scenario scenario;
     long conns;
     long publishers;
@@ -107,10 +110,14 @@ static struct {
     .label = NULL,
 };
 
-static char host_hdr[300];
-static char target[1024];
-static struct sockaddr_storage dst_addr;
-static socklen_t dst_len;
+/* Where to connect: --url, and --sub-url for every other subscriber. */
+struct dest {
+    char host_hdr[300];
+    char target[1024];
+    struct sockaddr_storage addr;
+    socklen_t len;
+};
+static struct dest dests[2];
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -447,6 +454,12 @@ struct conn {
     struct pubstate *pub;
     struct conn *next_dirty;
 };
+
+static const struct dest *
+conn_dest(const struct conn *c)
+{
+    return opt.sub_url != NULL && c->role == R_SUB && c->id % 2 == 1 ? &dests[1] : &dests[0];
+}
 
 static int epfd = -1;
 static struct conn *conns;
@@ -889,7 +902,8 @@ handshake_input(struct conn *c, const uint8_t *p, size_t len, uint64_t now)
         conn_fail(c, "bad handshake response");
         return;
     }
-    struct wsg_hs_client_opts ho = {.host = host_hdr, .target = target, .key = c->key,
+    const struct dest *d = conn_dest(c);
+    struct wsg_hs_client_opts ho = {.host = d->host_hdr, .target = d->target, .key = c->key,
                                     .extensions = opt.compress ? offer : NULL};
     int sel = -1;
     err = wsg_hs_check_response(&resp, &ho, opt.compress, &sel);
@@ -964,7 +978,8 @@ conn_read(struct conn *c)
 static void
 conn_start(struct conn *c)
 {
-    int fd = socket(dst_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const struct dest *d = conn_dest(c);
+    int fd = socket(d->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         report_error("socket: %s", strerror(errno));
         c->state = C_CLOSED;
@@ -975,7 +990,7 @@ conn_start(struct conn *c)
     c->fd = fd;
     c->state = C_CONNECTING;
     n_pending++;
-    if (connect(fd, (struct sockaddr *)&dst_addr, dst_len) != 0 && errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)&d->addr, d->len) != 0 && errno != EINPROGRESS) {
         char msg[128];
         snprintf(msg, sizeof(msg), "connect: %s", strerror(errno));
         c->state = C_CONNECTING;
@@ -1011,7 +1026,8 @@ conn_connected(struct conn *c)
     }
     if (wsg_hs_generate_key(c->key) != WSG_OK)
         die("no random key");
-    struct wsg_hs_client_opts ho = {.host = host_hdr, .target = target, .key = c->key,
+    const struct dest *d = conn_dest(c);
+    struct wsg_hs_client_opts ho = {.host = d->host_hdr, .target = d->target, .key = c->key,
                                     .extensions = opt.compress ? offer : NULL};
     uint8_t *dst = out_reserve(c, 2048);
     size_t n = wsg_hs_build_request((char *)dst, 2048, &ho);
@@ -1139,7 +1155,7 @@ open_range(long from, long to, long window, double deadline_s)
 /* ---- URL ------------------------------------------------------------------------ */
 
 static void
-parse_url(const char *url)
+parse_url(const char *url, struct dest *d)
 {
     const char *p;
     if (strncmp(url, "ws://", 5) == 0)
@@ -1150,15 +1166,15 @@ parse_url(const char *url)
         die("URL must start with ws://");
     const char *slash = strchr(p, '/');
     size_t hl = slash ? (size_t)(slash - p) : strlen(p);
-    if (hl == 0 || hl >= sizeof(host_hdr))
+    if (hl == 0 || hl >= sizeof(d->host_hdr))
         die("bad URL host");
-    memcpy(host_hdr, p, hl);
-    host_hdr[hl] = '\0';
-    snprintf(target, sizeof(target), "%s", slash ? slash : "/");
+    memcpy(d->host_hdr, p, hl);
+    d->host_hdr[hl] = '\0';
+    snprintf(d->target, sizeof(d->target), "%s", slash ? slash : "/");
 
     char host[300];
     const char *port = "80";
-    snprintf(host, sizeof(host), "%s", host_hdr);
+    snprintf(host, sizeof(host), "%s", d->host_hdr);
     char *colon = strrchr(host, ':');
     if (host[0] == '[') {
         char *end = strchr(host, ']');
@@ -1176,8 +1192,8 @@ parse_url(const char *url)
     int rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0 || ai == NULL)
         die("%s: %s", host, gai_strerror(rc));
-    memcpy(&dst_addr, ai->ai_addr, ai->ai_addrlen);
-    dst_len = ai->ai_addrlen;
+    memcpy(&d->addr, ai->ai_addr, ai->ai_addrlen);
+    d->len = ai->ai_addrlen;
     freeaddrinfo(ai);
 }
 
@@ -1188,6 +1204,8 @@ usage(FILE *f)
 {
     fputs("usage: wsgate-bench [options]\n"
           "  --url URL          ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/echo)\n"
+          "  --sub-url URL      broadcast: every other subscriber connects here (a\n"
+          "                     second node of a cluster sharing a backplane)\n"
           "  --scenario S       echo | broadcast | connect (default echo)\n"
           "  --conns N          echo: connections (100); broadcast: subscribers (1000);\n"
           "                     connect: connections to open (10000)\n"
@@ -1236,6 +1254,7 @@ parse_args(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"url", required_argument, NULL, 'u'},
+        {"sub-url", required_argument, NULL, 'U'},
         {"scenario", required_argument, NULL, 's'},
         {"conns", required_argument, NULL, 'c'},
         {"publishers", required_argument, NULL, 'P'},
@@ -1258,6 +1277,7 @@ parse_args(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (ch) {
         case 'u': opt.url = optarg; break;
+        case 'U': opt.sub_url = optarg; break;
         case 's':
             if (strcmp(optarg, "echo") == 0)
                 opt.scenario = SC_ECHO;
@@ -1296,6 +1316,8 @@ parse_args(int argc, char **argv)
         opt.inflight = opt.scenario == SC_CONNECT ? 64 : 8;
     if (opt.scenario == SC_BROADCAST && opt.size < 40)
         die("broadcast needs --size of at least 40 (header of %d bytes)", BC_HDR);
+    if (opt.sub_url != NULL && opt.scenario != SC_BROADCAST)
+        die("--sub-url is for broadcast only");
     if (opt.scenario == SC_BROADCAST && opt.raw)
         die("--raw is for echo only");
     if (opt.compress && (opt.scenario == SC_BROADCAST || opt.raw))
@@ -1654,7 +1676,9 @@ int
 main(int argc, char **argv)
 {
     parse_args(argc, argv);
-    parse_url(opt.url);
+    parse_url(opt.url, &dests[0]);
+    if (opt.sub_url != NULL)
+        parse_url(opt.sub_url, &dests[1]);
     clk_tck = sysconf(_SC_CLK_TCK);
     if (clk_tck <= 0)
         clk_tck = 100;

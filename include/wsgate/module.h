@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change of this header or wsgate/conn.h. */
-#define WSG_MODULE_ABI 1
+#define WSG_MODULE_ABI 2
 
 /* The exported symbol wsgated looks up. */
 #define WSG_MODULE_SYMBOL "wsg_module"
@@ -81,7 +81,21 @@ struct wsg_module {
     /* The connection is going away; code is the close code sent or
      * received (1006 when the peer vanished).  Do not send from here. */
     void (*on_close)(struct wsg_conn *c, uint16_t code, void *state);
+
+    /* Optional (ABI 2).  For modules that keep rooms (broadcast): how many
+     * members the room called room (len bytes) has, or -1 if unknown.
+     * Answers wsg_room_members(). */
+    long (*room_members)(void *state, const void *room, size_t len);
 };
+
+/* How many members the room called room (len bytes, any bytes) has on the
+ * endpoint whose configured path is endpoint, e.g. ("/chat", "lobby", 5).
+ * With a broadcast backplane this counts every node (as of at most about
+ * a second ago) for rooms that have members on this node, and is -1 for
+ * others (unknown here); without one, or while Redis is unreachable, it
+ * counts this node.  -1 also when there is no such endpoint or its module
+ * keeps no rooms. */
+long wsg_room_members(const char *endpoint, const void *room, size_t len);
 
 #ifdef __cplusplus
 }

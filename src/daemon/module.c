@@ -29,6 +29,11 @@ struct wsg_loaded_module {
 
 static struct wsg_loaded_module *loaded;
 
+/* The endpoints in force, for wsg_room_members(): the last set created
+ * (the daemon installs every set it creates), until released. */
+static struct wsg_endpoint **live_eps;
+static size_t live_n;
+
 static bool
 running_from_build_tree(void)
 {
@@ -269,6 +274,8 @@ wsg_endpoints_create(struct wsg_config *cfg, struct event_base *base,
         }
     }
     free(insts);
+    live_eps = eps;
+    live_n = n;
     return eps;
 
 fail:
@@ -284,9 +291,23 @@ wsg_endpoints_release(struct wsg_endpoint **eps, size_t n)
 {
     if (eps == NULL)
         return;
+    if (eps == live_eps)
+        live_eps = NULL;
     for (size_t i = 0; i < n; i++)
         wsg_endpoint_unref(eps[i]);
     free(eps);
+}
+
+long
+wsg_room_members(const char *endpoint, const void *room, size_t len)
+{
+    for (size_t i = 0; live_eps != NULL && i < live_n; i++) {
+        struct wsg_endpoint *ep = live_eps[i];
+        if (strcmp(ep->cfg->path, endpoint) == 0)
+            return ep->mod->room_members != NULL
+                   ? ep->mod->room_members(ep->state, room, len) : -1;
+    }
+    return -1;
 }
 
 void

@@ -12,6 +12,10 @@
  *   echo_to_sender = false also send each message back to its sender
  *   max_members = 0        per room, 0 = unlimited; one more is closed 1013
  *   accept = "any"         "text" or "binary": the other type closes 1003
+ *   backplane = ""         "redis://host[:port][/db]" or "unix:/path": the
+ *                          rooms span every node on the same Redis
+ *   backplane_password     AUTH with it
+ *   backplane_prefix = "wsgate:"  of the Redis channels and keys
  * Room names are the raw bytes of the request target (no percent-decoding),
  * at most BC_ROOM_MAX of them; a missing or empty one is the room "".
  *
@@ -20,6 +24,10 @@
  * queued by reference for every receiver (rooms_publish); a slow receiver
  * meets its connection's own output policy and never stalls the others.
  * A reload (SIGHUP) keeps the rooms and applies the new options (reload).
+ *
+ * With a backplane (backplane.c), a local sender's message is also
+ * published once to Redis, and messages other nodes publish are delivered
+ * here through rooms_deliver(), framed once for every local member.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,10 +37,12 @@
 
 #include "wsgate/module.h"
 
+#include "backplane.h"
 #include "rooms.h"
 
 #define BC_ROOM_MAX 128         /* bytes of a room name */
 #define BC_PARAM_MAX 64         /* bytes of room_param */
+#define BC_SECRET_MAX 256       /* bytes of backplane_password */
 
 /* Close codes (RFC 6455 7.4.1). */
 #define BC_CLOSE_UNSUPPORTED 1003
@@ -50,12 +60,16 @@ struct bc_options {
     bool echo_to_sender;
     size_t max_members;
     enum bc_accept accept;
+    char backplane[BACKPLANE_URL_MAX];          /* "" for none */
+    char backplane_password[BC_SECRET_MAX + 1]; /* "" for none */
+    char backplane_prefix[BACKPLANE_PREFIX_MAX + 1];
 };
 
 struct bc_state {
     struct bc_options opt;
     char *endpoint;             /* the endpoint's path */
     struct rooms *rooms;
+    struct backplane *bp;       /* NULL without one */
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -175,6 +189,45 @@ bc_set_max_members(struct bc_options *o, const config_setting_t *s, char *err,
     return 0;
 }
 
+/* A string option of at most max bytes into buf. */
+static int
+bc_set_string(char *buf, size_t max, const config_setting_t *s, char *err, size_t errlen)
+{
+    const char *v = config_setting_type(s) == CONFIG_TYPE_STRING
+                    ? config_setting_get_string(s) : NULL;
+    if (v == NULL || strlen(v) > max) {
+        snprintf(err, errlen, "%s must be a string of at most %zu bytes",
+                 config_setting_name(s), max);
+        return -1;
+    }
+    strcpy(buf, v);
+    return 0;
+}
+
+static int
+bc_set_backplane(struct bc_options *o, const config_setting_t *s, char *err,
+                 size_t errlen)
+{
+    struct backplane_addr a;
+    if (bc_set_string(o->backplane, sizeof(o->backplane) - 1, s, err, errlen) != 0)
+        return -1;
+    return o->backplane[0] == '\0' ? 0 : backplane_parse_url(&a, o->backplane, err, errlen);
+}
+
+static int
+bc_set_backplane_password(struct bc_options *o, const config_setting_t *s, char *err,
+                          size_t errlen)
+{
+    return bc_set_string(o->backplane_password, BC_SECRET_MAX, s, err, errlen);
+}
+
+static int
+bc_set_backplane_prefix(struct bc_options *o, const config_setting_t *s, char *err,
+                        size_t errlen)
+{
+    return bc_set_string(o->backplane_prefix, BACKPLANE_PREFIX_MAX, s, err, errlen);
+}
+
 static const struct bc_option {
     const char *name;
     int (*set)(struct bc_options *o, const config_setting_t *s, char *err, size_t errlen);
@@ -184,6 +237,9 @@ static const struct bc_option {
     { "echo_to_sender", bc_set_echo_to_sender },
     { "max_members", bc_set_max_members },
     { "accept", bc_set_accept },
+    { "backplane", bc_set_backplane },
+    { "backplane_password", bc_set_backplane_password },
+    { "backplane_prefix", bc_set_backplane_prefix },
     { NULL, NULL },
 };
 
@@ -191,7 +247,7 @@ static int
 bc_set_option(struct bc_options *o, const config_setting_t *s, char *err, size_t errlen)
 {
     const char *name = config_setting_name(s);
-    char valid[128] = "";
+    char valid[256] = "";
     for (const struct bc_option *opt = bc_option_table; opt->name != NULL; opt++) {
         if (name != NULL && strcmp(name, opt->name) == 0)
             return opt->set(o, s, err, errlen);
@@ -211,12 +267,17 @@ bc_parse_options(struct bc_options *o, const config_setting_t *opts, char *err,
     o->room_mode = BC_ROOM_NONE;
     strcpy(o->room_param, "room");
     o->accept = BC_ACCEPT_ANY;
+    strcpy(o->backplane_prefix, "wsgate:");
     for (int i = 0; opts != NULL && i < config_setting_length(opts); i++) {
         if (bc_set_option(o, config_setting_get_elem(opts, i), err, errlen) != 0)
             return -1;
     }
     if (o->room_param_set && o->room_mode != BC_ROOM_QUERY) {
         snprintf(err, errlen, "room_param is only used with room = \"query\"");
+        return -1;
+    }
+    if (o->backplane[0] == '\0' && o->backplane_password[0] != '\0') {
+        snprintf(err, errlen, "backplane_password is only used with a backplane");
         return -1;
     }
     return 0;
@@ -329,7 +390,46 @@ bc_log_member(const struct bc_state *st, struct wsg_conn *c, const char *what,
             members == 1 ? "" : "s");
 }
 
+/* ---- the backplane ------------------------------------------------------- */
+
+/* A message from another node: framed once for every local member. */
+static void
+bc_deliver_remote(void *arg, const char *name, size_t len, enum wsg_message_type type,
+                  const void *data, size_t dlen)
+{
+    struct bc_state *st = arg;
+    struct room *room = rooms_find(st->rooms, name, len);
+    if (room == NULL)
+        return;
+    struct wsg_shared_msg *msg = wsg_shared_msg_new(type, data, dlen);
+    if (msg == NULL) {
+        wsg_log(LOG_WARNING, "cannot deliver a message of %zu bytes from another node: "
+                "out of memory", dlen);
+        return;
+    }
+    rooms_deliver(room, NULL, msg, NULL);
+    wsg_shared_msg_unref(msg);
+}
+
+static int
+bc_backplane_start(struct bc_state *st, struct event_base *base, char *err, size_t errlen)
+{
+    if (st->opt.backplane[0] == '\0' || base == NULL)
+        return 0;
+    struct backplane_cfg cfg = {
+        .url = st->opt.backplane,
+        .password = st->opt.backplane_password[0] != '\0'
+                    ? st->opt.backplane_password : NULL,
+        .prefix = st->opt.backplane_prefix,
+        .endpoint = st->endpoint,
+    };
+    st->bp = backplane_new(base, &cfg, bc_deliver_remote, st, err, errlen);
+    return st->bp != NULL ? 0 : -1;
+}
+
 /* ---- module callbacks ---------------------------------------------------- */
+
+static void bc_fini(void *state);
 
 static int
 bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **state,
@@ -347,10 +447,12 @@ bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **s
     st->endpoint = strdup(ctx->endpoint != NULL ? ctx->endpoint : "");
     st->rooms = rooms_new();
     if (st->endpoint == NULL || st->rooms == NULL) {
-        free(st->endpoint);
-        rooms_free(st->rooms);
-        free(st);
+        bc_fini(st);
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (bc_backplane_start(st, ctx->base, err, errlen) != 0) {
+        bc_fini(st);
         return -1;
     }
     *state = st;
@@ -363,6 +465,7 @@ bc_fini(void *state)
     struct bc_state *st = state;
     if (st == NULL)
         return;
+    backplane_free(st->bp);
     rooms_free(st->rooms);
     free(st->endpoint);
     free(st);
@@ -371,7 +474,9 @@ bc_fini(void *state)
 /* SIGHUP with this endpoint's path and module unchanged: the rooms and
  * their members carry on; the new options apply from the next join or
  * message on (a lower max_members evicts nobody, and members stay in the
- * room they joined even if the room option changed). */
+ * room they joined even if the room option changed).  A changed backplane
+ * cannot apply to rooms already subscribed: new connections then get a
+ * fresh instance, on the new backplane. */
 static int
 bc_reload(void *state, const config_setting_t *opts, char *err, size_t errlen)
 {
@@ -380,6 +485,12 @@ bc_reload(void *state, const config_setting_t *opts, char *err, size_t errlen)
     memset(&o, 0, sizeof(o));
     if (bc_parse_options(&o, opts, err, errlen) != 0)
         return -1;
+    if (strcmp(o.backplane, st->opt.backplane) != 0
+        || strcmp(o.backplane_password, st->opt.backplane_password) != 0
+        || strcmp(o.backplane_prefix, st->opt.backplane_prefix) != 0) {
+        snprintf(err, errlen, "the backplane settings changed");
+        return -1;
+    }
     st->opt = o;
     return 0;
 }
@@ -422,6 +533,8 @@ bc_open(struct wsg_conn *c, void *state)
     }
     wsg_conn_set_data(c, m);
     bc_log_member(st, c, "joined", name, len, room_members(m->room));
+    if (st->bp != NULL)
+        backplane_room(st->bp, name, len, room_members(m->room));
     return 0;
 }
 
@@ -452,6 +565,11 @@ bc_message(struct wsg_conn *c, const struct wsg_message *msg, void *state)
                       st->opt.echo_to_sender, NULL) < 0)
         wsg_log(LOG_WARNING, "%s: cannot broadcast a message of %zu bytes: out of memory",
                 wsg_conn_peer(c), msg->len);
+    if (st->bp != NULL && m->room != NULL) {
+        size_t len;
+        const char *name = room_name(m->room, &len);
+        backplane_publish(st->bp, name, len, msg->type, msg->data, msg->len);
+    }
 }
 
 static void
@@ -463,14 +581,34 @@ bc_close(struct wsg_conn *c, uint16_t code, void *state)
     if (m == NULL)
         return;
     if (m->room != NULL) {
-        size_t len;
-        const char *name = room_name(m->room, &len);
-        /* Before leaving: the room may go with its last member. */
-        bc_log_member(st, c, "left", name, len, room_members(m->room) - 1);
+        size_t len, left = room_members(m->room) - 1;
+        char name[BC_ROOM_MAX];
+        /* A copy: the room may go with its last member. */
+        const char *rn = room_name(m->room, &len);
+        memcpy(name, rn, len);
+        bc_log_member(st, c, "left", name, len, left);
         rooms_leave(st->rooms, m);
+        if (st->bp != NULL)
+            backplane_room(st->bp, name, len, left);
     }
     wsg_conn_set_data(c, NULL);
     free(m);
+}
+
+/* Without a backplane, this node's count.  With one, the count across
+ * nodes, known for rooms with local members only; while Redis is
+ * unreachable, this node's count. */
+static long
+bc_room_members(void *state, const void *name, size_t len)
+{
+    struct bc_state *st = state;
+    long n = st->bp != NULL ? backplane_members(st->bp, name, len) : -1;
+    if (n >= 0)
+        return n;
+    struct room *room = rooms_find(st->rooms, name, len);
+    if (room != NULL)
+        return (long)room_members(room);
+    return st->bp != NULL ? -1 : 0;
 }
 
 const struct wsg_module wsg_module = {
@@ -482,4 +620,5 @@ const struct wsg_module wsg_module = {
     .on_open = bc_open,
     .on_message = bc_message,
     .on_close = bc_close,
+    .room_members = bc_room_members,
 };

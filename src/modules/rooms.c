@@ -277,6 +277,12 @@ room_members(const struct room *room)
     return room->nmembers;
 }
 
+struct rooms_member *
+room_first(const struct room *room)
+{
+    return room->head;
+}
+
 const char *
 room_name(const struct room *room, size_t *len)
 {

@@ -72,6 +72,9 @@ size_t rooms_count(const struct rooms *r);
 
 size_t room_members(const struct room *room);
 
+/* One member of the room (the one that joined last). */
+struct rooms_member *room_first(const struct room *room);
+
 /* The room's name, NUL-terminated (names may hold NULs: use *len). */
 const char *room_name(const struct room *room, size_t *len);
 

@@ -657,7 +657,7 @@ class Options(unittest.TestCase):
     def test_unknown_option_is_refused_with_file_line(self):
         self.rejected({"room": "path", "rooms": "x"},
                       'unknown option "rooms" (valid: room, room_param, echo_to_sender, '
-                      'max_members, accept)')
+                      'max_members, accept, backplane, backplane_password, backplane_prefix)')
 
     def test_bad_room_is_refused(self):
         self.rejected({"room": "cookie"},

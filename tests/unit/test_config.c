@@ -212,7 +212,7 @@ START_TEST(test_sample_file_examples_are_valid_when_uncommented)
     ck_assert_str_eq(bc->module, "broadcast");
     ck_assert_int_eq(bc->match, WSG_MATCH_PREFIX);
     ck_assert_ptr_nonnull(bc->options);
-    ck_assert_int_eq(config_setting_length(bc->options), 4);
+    ck_assert_int_eq(config_setting_length(bc->options), 7);
     const struct wsg_endpoint_cfg *ep = &cfg->endpoints[2];
     ck_assert_ptr_nonnull(ep->options);
     ck_assert_uint_gt(ep->nsubprotocols, 0);
