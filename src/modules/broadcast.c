@@ -331,6 +331,18 @@ bc_log_member(const struct bc_state *st, struct wsg_conn *c, const char *what,
 
 /* ---- module callbacks ---------------------------------------------------- */
 
+static double
+bc_metric_rooms(void *state)
+{
+    return (double)rooms_count(((struct bc_state *)state)->rooms);
+}
+
+static double
+bc_metric_members(void *state)
+{
+    return (double)rooms_members(((struct bc_state *)state)->rooms);
+}
+
 static int
 bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **state,
         char *err, size_t errlen)
@@ -353,6 +365,11 @@ bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **s
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    /* On /metrics; wsgated drops them with this instance. */
+    wsg_metric_register("wsgate_broadcast_rooms", "Broadcast rooms with members",
+                        WSG_METRIC_GAUGE, st->endpoint, bc_metric_rooms, st);
+    wsg_metric_register("wsgate_broadcast_members", "Members of all broadcast rooms",
+                        WSG_METRIC_GAUGE, st->endpoint, bc_metric_members, st);
     *state = st;
     return 0;
 }
