@@ -199,4 +199,4 @@ class Rotation(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    wsgtest.main()

@@ -301,4 +301,4 @@ class PrometheusServer(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    wsgtest.main()

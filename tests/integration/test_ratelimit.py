@@ -226,4 +226,4 @@ class AddressTable(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    wsgtest.main()
