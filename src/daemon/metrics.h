@@ -71,7 +71,8 @@ struct wsg_ep_stats *wsg_metrics_endpoint(struct wsg_metrics *m, const char *pat
 
 /* Serve GET /metrics as cfg says (NULL: stop serving).  A listener whose
  * address and port did not change is kept; a new one that cannot be bound
- * is an error in err, and the old one then stays. */
+ * is an error in err, and the old one then stays, unless the new one has
+ * the same port (the old one is closed first, or it would be in the way). */
 int wsg_metrics_listen(struct wsg_metrics *m, const struct wsg_metrics_cfg *cfg,
                        const char *file, char *err, size_t errlen);
 

@@ -421,7 +421,7 @@ wsg_server_reconfigure(struct wsg_server *srv, struct wsg_config *cfg,
     if (server_open_access_log(srv, cfg, why, sizeof(why)) != 0)
         log_err("reload: keeping the current access log: %s", why);
     if (wsg_metrics_listen(srv->metrics, cfg->metrics, cfg->file, why, sizeof(why)) != 0)
-        log_err("reload: keeping the current metrics listener: %s", why);
+        log_err("reload: metrics listener: %s", why);
     return 0;
 }
 
