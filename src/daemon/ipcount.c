@@ -164,11 +164,12 @@ wsg_ipcount_admit(struct wsg_ipcount *t, const char *addr, const struct wsg_limi
 }
 
 void
-wsg_ipcount_remove(struct wsg_ipcount *t, const char *addr)
+wsg_ipcount_remove(struct wsg_ipcount *t, const char *addr, const struct wsg_limits *lim)
 {
     struct entry *e = lookup(t, addr);
-    if (e == NULL || e->count == 0)
+    if (e == NULL || e->count == 0 || --e->count > 0)
         return;
-    if (--e->count == 0)
-        TAILQ_INSERT_HEAD(&t->idle, e, idle);
+    TAILQ_INSERT_HEAD(&t->idle, e, idle);
+    if (lim->connections_per_second_per_ip <= 0)
+        forget(t, e);
 }

@@ -36,8 +36,10 @@ enum wsg_admit wsg_ipcount_admit(struct wsg_ipcount *t, const char *addr,
                                  const struct wsg_limits *lim, uint64_t now_ms,
                                  uint64_t *retry_ms);
 
-/* One connection admitted from addr has ended. */
-void wsg_ipcount_remove(struct wsg_ipcount *t, const char *addr);
+/* One connection admitted from addr has ended.  With no rate limit in lim
+ * an address left with no connection is forgotten at once. */
+void wsg_ipcount_remove(struct wsg_ipcount *t, const char *addr,
+                        const struct wsg_limits *lim);
 
 /* Addresses in the table now. */
 size_t wsg_ipcount_size(const struct wsg_ipcount *t);

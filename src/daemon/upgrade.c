@@ -193,7 +193,7 @@ session_release(struct wsg_session *s)
     srv->nsessions--;
     s->ep->connections--;
     s->ep->stats->open--;
-    wsg_ipcount_remove(srv->per_ip, s->addr);
+    wsg_ipcount_remove(srv->per_ip, s->addr, &srv->cfg->limits);
     wsg_endpoint_unref(s->ep);
     if (s->evcon != NULL) {
         session_close_notify(s);
@@ -413,7 +413,7 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
 
     struct wsg_session *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        wsg_ipcount_remove(srv->per_ip, h.addr);
+        wsg_ipcount_remove(srv->per_ip, h.addr, &srv->cfg->limits);
         refuse(&h, 503, WSG_REJECT_INTERNAL, wsg_strerror(WSG_ERR_NOMEM), 0);
         return;
     }

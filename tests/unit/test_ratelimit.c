@@ -59,10 +59,13 @@ START_TEST(test_the_per_address_cap_counts_open_connections)
     ck_assert_int_eq(wsg_ipcount_admit(t, "192.0.2.1", &l, 0, NULL), WSG_ADMIT_OK);
     ck_assert_int_eq(wsg_ipcount_admit(t, "192.0.2.1", &l, 0, NULL), WSG_ADMIT_LIMIT);
     ck_assert_int_eq(wsg_ipcount_admit(t, "192.0.2.2", &l, 0, NULL), WSG_ADMIT_OK);
-    wsg_ipcount_remove(t, "192.0.2.1");
+    wsg_ipcount_remove(t, "192.0.2.1", &l);
     ck_assert_int_eq(wsg_ipcount_admit(t, "192.0.2.1", &l, 0, NULL), WSG_ADMIT_OK);
     ck_assert_uint_eq(wsg_ipcount_size(t), 2);
-    wsg_ipcount_remove(t, "not there");
+    /* Without a rate limit, an address with no connection left is gone. */
+    wsg_ipcount_remove(t, "192.0.2.2", &l);
+    ck_assert_uint_eq(wsg_ipcount_size(t), 1);
+    wsg_ipcount_remove(t, "not there", &l);
     wsg_ipcount_free(t);
 }
 END_TEST
@@ -74,7 +77,7 @@ START_TEST(test_the_connection_rate_is_per_address)
     uint64_t retry = 0;
     for (int i = 0; i < 2; i++) {
         ck_assert_int_eq(wsg_ipcount_admit(t, "a", &l, 0, NULL), WSG_ADMIT_OK);
-        wsg_ipcount_remove(t, "a");
+        wsg_ipcount_remove(t, "a", &l);
     }
     ck_assert_int_eq(wsg_ipcount_admit(t, "a", &l, 0, &retry), WSG_ADMIT_RATE);
     ck_assert_uint_ge(retry, 1000);
@@ -97,7 +100,7 @@ START_TEST(test_the_table_stays_bounded_and_forgets_the_idle)
     for (int i = 0; i < 100000; i++) {
         snprintf(addr, sizeof(addr), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
         ck_assert_int_eq(wsg_ipcount_admit(t, addr, &l, 0, NULL), WSG_ADMIT_OK);
-        wsg_ipcount_remove(t, addr);
+        wsg_ipcount_remove(t, addr, &l);
         ck_assert_uint_le(wsg_ipcount_size(t), 100 + 5);
     }
     /* The most recent are still remembered: within the second, refused. */
