@@ -18,9 +18,8 @@ import time
 import unittest
 
 import wsgtest
-from wsgtest import (OP_TEXT, Daemon, endpoint, expect_close, free_port, http_get,
-                     make_key, parse_head, read_head, recv_message, send_frame,
-                     upgrade_request)
+from wsgtest import (OP_TEXT, endpoint, expect_close, make_key, parse_head, read_head,
+                     recv_message, send_frame, upgrade_request)
 from test_metrics import MetricsDaemon, value
 
 DISTINCT = int(os.environ.get("WSG_RATE_ADDRESSES", "100000"))
@@ -49,9 +48,9 @@ class ConnectionRate(unittest.TestCase):
     RATE = 20
 
     def setUp(self):
-        self.d = Daemon(limits={"connections_per_second_per_ip": self.RATE,
-                                "connections_burst_per_ip": self.RATE},
-                        log_level="notice")
+        self.d = MetricsDaemon(limits={"connections_per_second_per_ip": self.RATE,
+                                       "connections_burst_per_ip": self.RATE},
+                               log_level="notice")
         self.d.start()
         self.addCleanup(self.d.stop)
 
@@ -95,6 +94,8 @@ class ConnectionRate(unittest.TestCase):
         self.assertLessEqual(flood["101"], self.RATE + self.RATE * elapsed + 2, flood)
         self.assertGreaterEqual(flood["101"], self.RATE, flood)
         self.assertEqual(flood["retry_after"], {"1"})
+        self.assertEqual(value(self.d.scrape(), "wsgate_handshakes_rejected_total",
+                               endpoint="/echo", reason="rate"), flood["429"])
 
     def test_the_bucket_refills_at_the_rate(self):
         for _ in range(self.RATE):
