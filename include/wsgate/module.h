@@ -97,6 +97,29 @@ struct wsg_module {
  * keeps no rooms. */
 long wsg_room_members(const char *endpoint, const void *room, size_t len);
 
+/* Metrics a module exposes on wsgated's Prometheus listener (metrics = {
+ * address; port; } in the configuration).  read(arg) is called at every
+ * scrape, on the event loop, and must be cheap.  name follows Prometheus
+ * rules ([a-zA-Z_:][a-zA-Z0-9_:]*; end a counter's name in _total); endpoint
+ * becomes the label endpoint="..." (pass ctx->endpoint from init; NULL for
+ * none); name, help and endpoint are copied.  Register from init(): the
+ * daemon unregisters what an instance registered there just before it
+ * calls that instance's fini(), so read() never sees freed state.  A metric
+ * registered elsewhere is the module's to unregister.  Returns NULL (and
+ * logs why) when the name is invalid or out of memory;
+ * wsg_metric_unregister(NULL) is a no-op.  Since ABI 2. */
+enum wsg_metric_type {
+    WSG_METRIC_COUNTER = 0,      /* only ever goes up */
+    WSG_METRIC_GAUGE = 1,        /* goes up and down */
+};
+
+struct wsg_metric;
+
+struct wsg_metric *wsg_metric_register(const char *name, const char *help,
+                                       enum wsg_metric_type type, const char *endpoint,
+                                       double (*read)(void *arg), void *arg);
+void wsg_metric_unregister(struct wsg_metric *m);
+
 #ifdef __cplusplus
 }
 #endif

@@ -55,6 +55,12 @@ static const struct wsg_limits wsg_default_limits = {
     .close_timeout_ms = 5000,
     .output_high_watermark = 4 * WSG_MIB,
     .slow_policy = WSG_SLOW_CLOSE,
+    .connections_per_second_per_ip = 0,
+    .connections_burst_per_ip = 0,
+    .max_tracked_addresses = 65536,
+    .messages_per_second = 0,
+    .messages_burst = 0,
+    .rate_policy = WSG_RATE_CLOSE,
 };
 
 /* permessage-deflate: off; when on, zlib's defaults and the largest
@@ -97,6 +103,7 @@ enum {
     WSG_IN_ENDPOINT_LIMITS = 1u << 6,   /* an endpoint's overrides */
     WSG_IN_SNI = 1u << 7,               /* listen.tls.sni entries */
     WSG_IN_COMPRESSION = 1u << 8,       /* compression, global or an endpoint's */
+    WSG_IN_METRICS = 1u << 9,
 };
 
 enum {
@@ -363,6 +370,26 @@ too_big:
     return cfg_error(p, s, "%s must be at most %lld seconds", key->name, key->max / 1000);
 }
 
+/* A rate per second: a number (fractions allowed) from 0 (off) to
+ * key->max, stored as a double. */
+static int
+set_rate(struct wsg_cfg_parser *p, const config_setting_t *s,
+         const struct wsg_cfg_key *key, void *base)
+{
+    double v;
+    if (is_integer(s))
+        v = (double)config_setting_get_int64(s);
+    else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+        v = config_setting_get_float(s);
+    else
+        return cfg_error(p, s, "%s must be a number per second", key->name);
+    if (!(v >= 0 && v <= (double)key->max))
+        return cfg_error(p, s, "%s must be between 0 and %lld per second", key->name,
+                         key->max);
+    memcpy(field(base, key), &v, sizeof(v));
+    return 0;
+}
+
 /* A string among key->aux's names, stored as its value. */
 static int
 set_enum(struct wsg_cfg_parser *p, const config_setting_t *s,
@@ -538,6 +565,16 @@ check_origin(const char *v)
     return NULL;
 }
 
+/* The daemon's working directory is "/" under systemd: a relative path
+ * would not be where the operator looks. */
+static const char *
+check_access_log(const char *v)
+{
+    if (strcmp(v, "syslog") == 0 || v[0] == '/')
+        return NULL;
+    return "must be \"syslog\" or an absolute path";
+}
+
 /* ---- addresses and ranges (trusted_proxies) ---------------------------- */
 
 bool
@@ -636,6 +673,12 @@ static const struct wsg_cfg_name wsg_slow_policies[] = {
     { NULL, 0 },
 };
 
+static const struct wsg_cfg_name wsg_rate_policies[] = {
+    { "close", WSG_RATE_CLOSE },
+    { "drop", WSG_RATE_DROP },
+    { NULL, 0 },
+};
+
 static const struct wsg_cfg_name wsg_path_matches[] = {
     { "exact", WSG_MATCH_EXACT },
     { "prefix", WSG_MATCH_PREFIX },
@@ -680,6 +723,18 @@ static const struct wsg_cfg_key wsg_limits_keys[] = {
       WSG_FIELD(struct wsg_limits, output_high_watermark) },
     { .name = "slow_consumer", .set = set_enum, .where = WSG_IN_ANY_LIMITS,
       WSG_FIELD(struct wsg_limits, slow_policy), .aux = wsg_slow_policies },
+    { .name = "connections_per_second_per_ip", .set = set_rate, .where = WSG_IN_LIMITS,
+      WSG_FIELD(struct wsg_limits, connections_per_second_per_ip), .max = 1000000 },
+    { .name = "connections_burst_per_ip", .set = set_int, .where = WSG_IN_LIMITS,
+      WSG_FIELD(struct wsg_limits, connections_burst_per_ip), .min = 0, .max = 1000000 },
+    { .name = "max_tracked_addresses", .set = set_int, .where = WSG_IN_LIMITS,
+      WSG_FIELD(struct wsg_limits, max_tracked_addresses), .min = 16, .max = 16777216 },
+    { .name = "messages_per_second", .set = set_rate, .where = WSG_IN_ANY_LIMITS,
+      WSG_FIELD(struct wsg_limits, messages_per_second), .max = 1000000 },
+    { .name = "messages_burst", .set = set_int, .where = WSG_IN_ANY_LIMITS,
+      WSG_FIELD(struct wsg_limits, messages_burst), .min = 0, .max = 1000000 },
+    { .name = "rate_policy", .set = set_enum, .where = WSG_IN_ANY_LIMITS,
+      WSG_FIELD(struct wsg_limits, rate_policy), .aux = wsg_rate_policies },
     { .name = NULL },
 };
 
@@ -742,6 +797,8 @@ static const struct wsg_cfg_key wsg_log_keys[] = {
       WSG_FIELD(struct wsg_config, log_level), .aux = wsg_log_levels },
     { .name = "target", .set = set_enum, .where = WSG_IN_LOG,
       WSG_FIELD(struct wsg_config, log_target), .aux = wsg_log_targets },
+    { .name = "access_log", .set = set_string, .where = WSG_IN_LOG,
+      WSG_FIELD(struct wsg_config, access_log), .check = check_access_log },
     { .name = NULL },
 };
 
@@ -809,6 +866,46 @@ static const struct wsg_cfg_group wsg_listen_group = {
     "in listen", WSG_IN_LISTEN, wsg_listen_keys, NULL,
 };
 
+static const struct wsg_cfg_key wsg_metrics_keys[] = {
+    { .name = "address", .set = set_string, .where = WSG_IN_METRICS,
+      WSG_FIELD(struct wsg_metrics_cfg, address), .check = check_address },
+    { .name = "port", .set = set_int, .where = WSG_IN_METRICS, .flags = WSG_REQUIRED,
+      WSG_FIELD(struct wsg_metrics_cfg, port), .min = 1, .max = 65535 },
+    { .name = NULL },
+};
+
+static const struct wsg_cfg_group wsg_metrics_group = {
+    "in metrics", WSG_IN_METRICS, wsg_metrics_keys, NULL,
+};
+
+/* Off unless the group is there, so that metrics are never served by
+ * accident; on, they default to loopback. */
+static int
+set_metrics(struct wsg_cfg_parser *p, const config_setting_t *s,
+            const struct wsg_cfg_key *key, void *base)
+{
+    if (!config_setting_is_group(s))
+        return cfg_error(p, s, "%s must be a group: %s = { port = 9100; };", key->name,
+                         key->name);
+    struct wsg_config *cfg = base;
+    if ((cfg->metrics = calloc(1, sizeof(*cfg->metrics))) == NULL
+        || (cfg->metrics->address = strdup(WSG_DEFAULT_ADDRESS)) == NULL)
+        return cfg_error(p, s, "out of memory");
+    cfg->metrics->line = (int)config_setting_source_line(s);
+    if (parse_group(p, s, &wsg_metrics_group, cfg->metrics) != 0)
+        return -1;
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        const struct wsg_listen_cfg *l = &cfg->listen[i];
+        if (l->port == cfg->metrics->port
+            && (strcmp(l->address, cfg->metrics->address) == 0
+                || strcmp(l->address, "0.0.0.0") == 0 || strcmp(l->address, "::") == 0))
+            return cfg_error(p, config_setting_get_member(s, "port"),
+                             "metrics port %u is a listen port (line %d): metrics need "
+                             "a listener of their own", cfg->metrics->port, l->line);
+    }
+    return 0;
+}
+
 static const struct wsg_cfg_key wsg_endpoint_keys[] = {
     { .name = "path", .set = set_string, .where = WSG_IN_ENDPOINT, .flags = WSG_REQUIRED,
       WSG_FIELD(struct wsg_endpoint_cfg, path), .check = check_path },
@@ -873,6 +970,7 @@ static const struct wsg_cfg_key wsg_top_keys[] = {
     { .name = "compression", .set = set_group, .where = WSG_IN_TOP,
       WSG_FIELD(struct wsg_config, compression), .aux = &wsg_compression_group },
     { .name = "endpoints", .set = set_endpoints, .where = WSG_IN_TOP, .flags = WSG_REQUIRED },
+    { .name = "metrics", .set = set_metrics, .where = WSG_IN_TOP },
     { .name = NULL },
 };
 
@@ -1274,6 +1372,10 @@ wsg_cfg_free(struct wsg_config *cfg)
     free(cfg->user);
     free(cfg->group);
     free(cfg->trusted_proxies);
+    free(cfg->access_log);
+    if (cfg->metrics != NULL)
+        free(cfg->metrics->address);
+    free(cfg->metrics);
     free(cfg->file);
     config_destroy(&cfg->lc);
     free(cfg);

@@ -26,6 +26,11 @@ enum wsg_slow_policy {
     WSG_SLOW_DROP,           /* drop messages for it until it catches up */
 };
 
+enum wsg_rate_policy {
+    WSG_RATE_CLOSE,          /* a client over messages_per_second: close 1008 */
+    WSG_RATE_DROP,           /* drop its messages over the rate */
+};
+
 /* Limits apply globally and can be overridden per endpoint.  Times are in
  * milliseconds (the config file says seconds, fractions allowed); sizes in
  * bytes (the file takes an integer or a string with K, M or G). */
@@ -40,6 +45,14 @@ struct wsg_limits {
     uint32_t close_timeout_ms;          /* default 5 s */
     uint64_t output_high_watermark;     /* default 4M */
     enum wsg_slow_policy slow_policy;   /* default close */
+    /* Token buckets: a rate per second (0 = off) and a burst (0 = the
+     * rate, at least 1). */
+    double connections_per_second_per_ip; /* upgrades; over it: 429 */
+    uint32_t connections_burst_per_ip;
+    uint32_t max_tracked_addresses;     /* the per-address table; default 65536 */
+    double messages_per_second;         /* per connection */
+    uint32_t messages_burst;
+    enum wsg_rate_policy rate_policy;   /* default close */
 };
 
 /* One more certificate for a TLS listener, served to clients whose SNI
@@ -65,6 +78,13 @@ struct wsg_listen_cfg {
     uint16_t port;
     int backlog;                        /* default 511 */
     struct wsg_tls_cfg *tls;            /* NULL: plain ws:// */
+    int line;
+};
+
+/* metrics = { address; port; }: the Prometheus listener. */
+struct wsg_metrics_cfg {
+    char *address;                      /* default "127.0.0.1" */
+    uint16_t port;                      /* required */
     int line;
 };
 
@@ -116,6 +136,8 @@ struct wsg_config {
     struct wsg_deflate_cfg compression; /* what endpoints start from */
     int log_level;                      /* LOG_ERR .. LOG_DEBUG (syslog.h) */
     enum wsg_log_target log_target;
+    char *access_log;                   /* a file, "syslog", or NULL: none */
+    struct wsg_metrics_cfg *metrics;    /* NULL: no metrics listener */
     struct wsg_endpoint_cfg *endpoints;
     size_t nendpoints;
 };

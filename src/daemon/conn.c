@@ -46,6 +46,8 @@
 #include "handshake.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
+#include "ratelimit.h"
 #include "utf8.h"
 
 enum conn_state {
@@ -70,7 +72,13 @@ struct wsg_conn {
     bool over_low_mark;        /* told the module WSG_SEND_FULL */
     bool ping_outstanding;
     bool paused;               /* the module asked us to stop reading */
+    bool peer_closed_first;    /* its close frame came before ours */
     uint16_t close_code;       /* for on_close */
+
+    struct wsg_ep_stats *stats;       /* the endpoint's counters */
+    struct wsg_conn_report report;    /* this connection's, for the access log */
+    struct wsg_bucket msg_bucket;     /* messages_per_second */
+    double msg_burst;
 
     uint64_t last_rx_ms;       /* any bytes from the peer */
     uint64_t last_data_ms;     /* a data message either way */
@@ -317,8 +325,11 @@ conn_send_admit(struct wsg_conn *c, size_t len)
         return WSG_SEND_CLOSED;
     size_t pending = wsg_conn_pending(c);
     if (pending > 0 && pending + len > c->lim->output_high_watermark) {
-        if (c->lim->slow_policy == WSG_SLOW_DROP)
+        if (c->lim->slow_policy == WSG_SLOW_DROP) {
+            c->stats->slow_dropped++;
             return WSG_SEND_DROPPED;
+        }
+        c->stats->slow_closed++;
         log_info("%s: output over %llu bytes, closing slow reader", c->peer,
                  (unsigned long long)c->lim->output_high_watermark);
         wsg_conn_close(c, WSG_CLOSE_POLICY_VIOLATION, "too slow");
@@ -330,9 +341,13 @@ conn_send_admit(struct wsg_conn *c, size_t len)
 /* After queueing: tell the module when it should hold back (on_drain
  * follows once the output falls under half the watermark). */
 static enum wsg_send_result
-conn_send_queued(struct wsg_conn *c)
+conn_send_queued(struct wsg_conn *c, size_t len)
 {
     c->last_data_ms = now_ms();
+    c->report.msgs_out++;
+    c->report.bytes_out += len;
+    c->stats->msgs_out++;
+    c->stats->bytes_out += len;
     if (wsg_conn_pending(c) > c->lim->output_high_watermark / 2) {
         c->over_low_mark = true;
         return WSG_SEND_FULL;
@@ -351,7 +366,7 @@ wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type, const void *data,
         return r;
     if (conn_write_message(c, (uint8_t)type, data, len) != 0)
         return WSG_SEND_ERROR;
-    return conn_send_queued(c);
+    return conn_send_queued(c, len);
 }
 
 enum wsg_send_result
@@ -382,7 +397,7 @@ wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_msg *m)
         }
     }
     conn_mark_dirty(c);
-    return conn_send_queued(c);
+    return conn_send_queued(c, m->payload_len);
 }
 
 void
@@ -495,10 +510,18 @@ wsg_conn_secure(const struct wsg_conn *c)
 
 /* ---- ending ------------------------------------------------------------ */
 
+const struct wsg_conn_report *
+wsg_conn_report(const struct wsg_conn *c)
+{
+    return &c->report;
+}
+
 static void
 conn_end(struct wsg_conn *c, uint16_t code)
 {
     c->state = CONN_DONE;
+    c->report.code = code;
+    c->report.by_server = c->close_sent && !c->peer_closed_first;
     if (c->opened && c->ep->mod->on_close != NULL) {
         c->opened = false;
         c->ep->mod->on_close(c, code, c->ep->state);
@@ -508,11 +531,11 @@ conn_end(struct wsg_conn *c, uint16_t code)
     event_free(c->timer);
     wsg_reader_free(&c->reader);
     wsg_deflate_free(c->pmd);
+    c->on_end(c, c->end_arg);   /* may still read the report, target, subprotocol */
     wsg_endpoint_unref(c->ep);
     free(c->peer);
     free(c->target);
     free(c->subprotocol);
-    c->on_end(c, c->end_arg);
     if (!c->dirty)
         free(c);        /* else the flusher frees it when it comes to it */
 }
@@ -547,6 +570,7 @@ static void
 conn_on_close_frame(struct wsg_conn *c, const struct wsg_msg *m)
 {
     if (!c->close_sent) {
+        c->peer_closed_first = true;
         /* Echo the peer's code (RFC 6455 5.5.1); an empty close gets an
          * empty close back. */
         uint16_t code = m->close_code == WSG_CLOSE_NO_STATUS ? 0 : m->close_code;
@@ -577,9 +601,32 @@ conn_on_data(struct wsg_conn *c, const struct wsg_msg *m)
         msg.data = out;
         msg.len = outlen;
     }
+    c->report.msgs_in++;
+    c->report.bytes_in += msg.len;
+    c->stats->msgs_in++;
+    c->stats->bytes_in += msg.len;
     c->ep->mod->on_message(c, &msg, c->ep->state);
     if (m->compressed)
         wsg_deflate_inflate_done(c->pmd);
+}
+
+/* messages_per_second: may this data message go to the module? */
+static bool
+conn_rate_ok(struct wsg_conn *c, uint64_t now)
+{
+    if (c->lim->messages_per_second <= 0
+        || wsg_bucket_take(&c->msg_bucket, c->lim->messages_per_second, c->msg_burst,
+                           now, NULL))
+        return true;
+    if (c->lim->rate_policy == WSG_RATE_DROP) {
+        c->stats->rate_dropped++;
+        return false;
+    }
+    c->stats->rate_closed++;
+    log_info("%s: over %g messages per second, closing", c->peer,
+             c->lim->messages_per_second);
+    wsg_conn_close(c, WSG_CLOSE_POLICY_VIOLATION, "message rate limit");
+    return false;
 }
 
 static void
@@ -591,7 +638,8 @@ conn_on_message(struct wsg_conn *c, const struct wsg_msg *m)
         if (c->state != CONN_OPEN)
             return; /* data after our close is ignored (RFC 6455 5.5.1) */
         c->last_data_ms = now_ms();
-        conn_on_data(c, m);
+        if (conn_rate_ok(c, c->last_data_ms))
+            conn_on_data(c, m);
         break;
     case WSG_OP_PING:
         if (c->state == CONN_OPEN
@@ -900,10 +948,13 @@ wsg_conn_start(const struct wsg_conn_params *p)
     c->ep = p->ep;
     wsg_endpoint_ref(c->ep);
     c->lim = &c->ep->cfg->limits;
+    c->stats = c->ep->stats;
     c->on_end = p->on_end;
     c->end_arg = p->end_arg;
     c->shutdown_write = p->shutdown_write;
     c->last_rx_ms = c->last_data_ms = now_ms();
+    c->msg_burst = wsg_bucket_burst(c->lim->messages_per_second, c->lim->messages_burst);
+    wsg_bucket_init(&c->msg_bucket, c->msg_burst, c->last_data_ms);
 
     struct wsg_reader_limits rl = {
         .role = WSG_ROLE_SERVER,

@@ -58,6 +58,17 @@ struct wsg_conn_params {
  * input already buffered.  NULL on allocation failure (nothing taken). */
 struct wsg_conn *wsg_conn_start(const struct wsg_conn_params *p);
 
+/* What the connection did, for the access log and the close-code metric:
+ * complete once the end callback runs. */
+struct wsg_conn_report {
+    uint64_t msgs_in, msgs_out;       /* data messages */
+    uint64_t bytes_in, bytes_out;     /* their payloads (uncompressed) */
+    uint16_t code;                    /* as on_close got it; 1006: the peer vanished */
+    bool by_server;                   /* our close frame came first */
+};
+
+const struct wsg_conn_report *wsg_conn_report(const struct wsg_conn *c);
+
 /* Server going away: close with 1001 and wait for the peer's close. */
 void wsg_conn_shutdown(struct wsg_conn *c);
 

@@ -23,6 +23,7 @@ struct watch {
     struct watch *next;
     struct bufferevent *bev;            /* a reference */
     uint64_t deadline_ms;
+    uint64_t started_us;                /* CLOCK_MONOTONIC, for the latency metric */
     bool cut;
 };
 
@@ -30,6 +31,14 @@ struct wsg_deadlines {
     struct event *sweep;
     struct watch *head;
 };
+
+static uint64_t
+now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static uint64_t
 now_ms(void)
@@ -112,6 +121,7 @@ wsg_deadline_watch(struct wsg_deadlines *d, struct bufferevent *bev, uint32_t ti
     bufferevent_incref(bev);
     w->bev = bev;
     w->deadline_ms = now_ms() + timeout_ms;
+    w->started_us = now_us();
     w->cut = false;
     w->next = d->head;
     d->head = w;
@@ -121,16 +131,18 @@ wsg_deadline_watch(struct wsg_deadlines *d, struct bufferevent *bev, uint32_t ti
     }
 }
 
-void
+uint64_t
 wsg_deadline_done(struct wsg_deadlines *d, struct bufferevent *bev)
 {
     for (struct watch **p = &d->head; *p != NULL; p = &(*p)->next) {
         struct watch *w = *p;
         if (w->bev == bev) {
+            uint64_t us = now_us() - w->started_us;
             *p = w->next;
             bufferevent_decref(bev);
             free(w);
-            return;
+            return us;
         }
     }
+    return 0;
 }

@@ -27,7 +27,8 @@ void wsg_deadlines_free(struct wsg_deadlines *d);
 void wsg_deadline_watch(struct wsg_deadlines *d, struct bufferevent *bev,
                         uint32_t timeout_ms);
 
-/* The handshake completed: stop watching it. */
-void wsg_deadline_done(struct wsg_deadlines *d, struct bufferevent *bev);
+/* The handshake completed: stop watching it.  Returns the microseconds
+ * since it was accepted (0 if it was not watched). */
+uint64_t wsg_deadline_done(struct wsg_deadlines *d, struct bufferevent *bev);
 
 #endif

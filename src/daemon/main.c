@@ -52,6 +52,7 @@ usage(FILE *f)
         "    SIGHUP   reload the configuration (and TLS certificates) for new\n"
         "             connections; open ones keep theirs; a broken file changes\n"
         "             nothing\n"
+        "    SIGUSR1  reopen the access log (after logrotate renamed it)\n"
         "    SIGTERM, SIGINT\n"
         "             stop accepting, close every connection with 1001, exit 0\n"
         "             once they have answered or close_timeout has passed\n"
@@ -139,15 +140,20 @@ reload(struct daemon *d)
     if (cfg != NULL)
         eps = wsg_endpoints_create(cfg, d->base, d->eps, d->cfg->nendpoints, err,
                                    sizeof(err));
+    if (eps != NULL && wsg_server_reconfigure(d->srv, cfg, eps, err, sizeof(err)) != 0) {
+        wsg_endpoints_release(eps, cfg->nendpoints);
+        eps = NULL;
+    }
     if (eps == NULL) {
         log_err("reload failed, keeping the running configuration: %s", err);
+        wsg_metrics_reloaded(d->srv->metrics, false);
         wsg_cfg_free(cfg);
         wsg_notify("READY=1");
         return;
     }
+    wsg_metrics_reloaded(d->srv->metrics, true);
     if (!same_listeners(d->cfg, cfg))
         log_warn("reload: changes to listen take effect at the next restart");
-    wsg_server_reconfigure(d->srv, cfg, eps);
     wsg_endpoints_release(d->eps, d->cfg->nendpoints);
     wsg_cfg_free(d->cfg);
     d->cfg = cfg;
@@ -165,6 +171,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     log_notice("received %s", strsignal((int)sig));
     if (sig == SIGHUP) {
         reload(d);
+        return;
+    }
+    if (sig == SIGUSR1) {
+        wsg_server_reopen_logs(d->srv);
         return;
     }
     wsg_notify("STOPPING=1");
@@ -186,9 +196,9 @@ run(struct daemon *d)
         wsg_server_free(d->srv);
         return 1;
     }
-    const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
-    struct event *ev[3];
-    for (size_t i = 0; i < 3; i++) {
+    const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    struct event *ev[4];
+    for (size_t i = 0; i < 4; i++) {
         ev[i] = evsignal_new(d->base, sigs[i], on_signal, d);
         if (ev[i] == NULL || evsignal_add(ev[i], NULL) != 0)
             fatal("cannot install signal handlers");
@@ -203,11 +213,11 @@ run(struct daemon *d)
      * for the rest of its life instead. */
     sigset_t block;
     sigemptyset(&block);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         sigaddset(&block, sigs[i]);
     sigprocmask(SIG_BLOCK, &block, NULL);
     wsg_server_free(d->srv);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         event_free(ev[i]);
     log_notice("stopped");
     return 0;

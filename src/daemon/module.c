@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 struct wsg_loaded_module {
     char *name;
@@ -150,6 +151,7 @@ instance_unref(struct wsg_instance *inst)
 {
     if (--inst->refs > 0)
         return;
+    wsg_metrics_drop_owner(inst);
     if (inst->lm->mod->fini != NULL)
         inst->lm->mod->fini(inst->state);
     module_unref(inst->lm);
@@ -180,7 +182,11 @@ instance_create(struct wsg_config *cfg, const struct wsg_endpoint_cfg *ecfg,
             .endpoint = ecfg->path, .base = base, .config_file = cfg->file,
         };
         why[0] = '\0';
-        if (lm->mod->init(&ctx, ecfg->options, &inst->state, why, sizeof(why)) != 0) {
+        wsg_metrics_owner(inst);
+        int rc = lm->mod->init(&ctx, ecfg->options, &inst->state, why, sizeof(why));
+        wsg_metrics_owner(NULL);
+        if (rc != 0) {
+            wsg_metrics_drop_owner(inst);
             snprintf(err, errlen, "%s:%d: module \"%s\" refused its options: %s",
                      cfg->file, ecfg->options != NULL
                      ? (int)config_setting_source_line(ecfg->options) : ecfg->line,

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "wsgate/module.h"
 
+struct wsg_ep_stats;
 struct wsg_loaded_module;
 struct wsg_instance;
 
@@ -29,6 +30,7 @@ struct wsg_endpoint {
     void *state;                         /* the instance's, from mod->init */
     unsigned refs;
     unsigned connections;                /* open connections, for max_connections */
+    struct wsg_ep_stats *stats;          /* the path's counters (metrics.h); set by server.c */
 };
 
 /* Where to look for modules: the configured module_dir, else the

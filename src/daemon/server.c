@@ -129,6 +129,25 @@ find_endpoint(struct wsg_server *srv, const char *path)
     return srv->eps[ecfg - srv->cfg->endpoints];
 }
 
+/* A plain HTTP answer, with its access log line. */
+static void
+server_reply(struct wsg_server *srv, struct evhttp_request *req, int status,
+             const char *reason, const char *body)
+{
+    if (srv->access != NULL) {
+        char addr[64];
+        struct wsg_logline ln;
+        wsg_request_client(srv, req, addr, sizeof(addr));
+        wsg_logline_start(&ln, "http");
+        wsg_logline_str(&ln, "client", addr);
+        wsg_logline_uint(&ln, "status", (uint64_t)status);
+        wsg_logline_str(&ln, "method", wsg_request_method(req));
+        wsg_logline_str(&ln, "target", evhttp_request_get_uri(req));
+        wsg_accesslog_write(srv->access, &ln);
+    }
+    wsg_http_reply(req, status, reason, body);
+}
+
 static void
 server_request(struct evhttp_request *req, void *arg)
 {
@@ -140,18 +159,18 @@ server_request(struct evhttp_request *req, void *arg)
 
     if (strcmp(path, "/healthz") == 0) {
         if (srv->stopping)
-            wsg_http_reply(req, 503, "Service Unavailable", "stopping");
+            server_reply(srv, req, 503, "Service Unavailable", "stopping");
         else
-            wsg_http_reply(req, 200, "OK", "ok");
+            server_reply(srv, req, 200, "OK", "ok");
         return;
     }
     struct wsg_endpoint *ep = find_endpoint(srv, path);
     if (ep == NULL) {
-        wsg_http_reply(req, 404, "Not Found", "no such endpoint");
+        server_reply(srv, req, 404, "Not Found", "no such endpoint");
         return;
     }
     if (srv->stopping) {
-        wsg_http_reply(req, 503, "Service Unavailable", "stopping");
+        server_reply(srv, req, 503, "Service Unavailable", "stopping");
         return;
     }
     wsg_upgrade(srv, req, ep);
@@ -276,6 +295,45 @@ server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
     return 0;
 }
 
+/* Every endpoint counts into its path's counters, which outlive reloads. */
+static int
+server_attach_stats(struct wsg_server *srv, const struct wsg_config *cfg,
+                    struct wsg_endpoint **eps, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->nendpoints; i++) {
+        if ((eps[i]->stats = wsg_metrics_endpoint(srv->metrics, cfg->endpoints[i].path))
+            == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static double
+server_per_ip_size(void *arg)
+{
+    return (double)wsg_ipcount_size(arg);
+}
+
+/* The access log as cfg says, reusing the open one if the target is the
+ * same.  -1 with a message when the new one cannot be opened. */
+static int
+server_open_access_log(struct wsg_server *srv, const struct wsg_config *cfg,
+                       char *err, size_t errlen)
+{
+    if (cfg->access_log != NULL && srv->access != NULL
+        && strcmp(wsg_accesslog_target(srv->access), cfg->access_log) == 0)
+        return 0;
+    struct wsg_accesslog *l = NULL;
+    if (cfg->access_log != NULL
+        && (l = wsg_accesslog_open(cfg->access_log, err, errlen)) == NULL)
+        return -1;
+    wsg_accesslog_free(srv->access);
+    srv->access = l;
+    return 0;
+}
+
 struct wsg_server *
 wsg_server_new(struct event_base *base, struct wsg_config *cfg,
                struct wsg_endpoint **eps, char *err, size_t errlen)
@@ -293,13 +351,25 @@ wsg_server_new(struct event_base *base, struct wsg_config *cfg,
     if (srv->null_fd < 0)
         log_warn("cannot open /dev/null (%s): upgraded connections stay with evhttp",
                  strerror(errno));
-    srv->per_ip = wsg_ipcount_new();
+    srv->per_ip = wsg_ipcount_new(cfg->limits.max_tracked_addresses);
     srv->deadlines = wsg_deadlines_new(base);
     srv->flusher = wsg_flusher_new(base);
+    srv->metrics = wsg_metrics_new(base);
     srv->listeners = calloc(cfg->nlisten, sizeof(*srv->listeners));
     if (srv->per_ip == NULL || srv->deadlines == NULL || srv->flusher == NULL
-        || srv->listeners == NULL) {
+        || srv->listeners == NULL || srv->metrics == NULL) {
         snprintf(err, errlen, "out of memory");
+        wsg_server_free(srv);
+        return NULL;
+    }
+    srv->per_ip_size = wsg_metric_register(
+        "wsgate_tracked_addresses", "Client addresses in the per-address table "
+        "(connection counts and rate limits), bounded by max_tracked_addresses "
+        "plus the addresses with connections open", WSG_METRIC_GAUGE, NULL,
+        server_per_ip_size, srv->per_ip);
+    if (server_attach_stats(srv, cfg, eps, err, errlen) != 0
+        || server_open_access_log(srv, cfg, err, errlen) != 0
+        || wsg_metrics_listen(srv->metrics, cfg->metrics, cfg->file, err, errlen) != 0) {
         wsg_server_free(srv);
         return NULL;
     }
@@ -345,14 +415,28 @@ server_reload_tls(struct wsg_server *srv, const struct wsg_config *cfg)
     }
 }
 
-void
+int
 wsg_server_reconfigure(struct wsg_server *srv, struct wsg_config *cfg,
-                       struct wsg_endpoint **eps)
+                       struct wsg_endpoint **eps, char *err, size_t errlen)
 {
+    if (server_attach_stats(srv, cfg, eps, err, errlen) != 0)
+        return -1;
     srv->cfg = cfg;
     srv->eps = eps;
     server_set_timeouts(srv);
     server_reload_tls(srv, cfg);
+    char why[512];
+    if (server_open_access_log(srv, cfg, why, sizeof(why)) != 0)
+        log_err("reload: keeping the current access log: %s", why);
+    if (wsg_metrics_listen(srv->metrics, cfg->metrics, cfg->file, why, sizeof(why)) != 0)
+        log_err("reload: metrics listener: %s", why);
+    return 0;
+}
+
+void
+wsg_server_reopen_logs(struct wsg_server *srv)
+{
+    wsg_accesslog_reopen(srv->access);
 }
 
 static void
@@ -431,8 +515,11 @@ wsg_server_free(struct wsg_server *srv)
     if (srv->stop_timer != NULL)
         event_free(srv->stop_timer);
     free(srv->listeners);
+    wsg_metric_unregister(srv->per_ip_size);
     wsg_ipcount_free(srv->per_ip);
     if (srv->null_fd >= 0)
         close(srv->null_fd);
+    wsg_metrics_free(srv->metrics);
+    wsg_accesslog_free(srv->access);
     free(srv);
 }

@@ -8,9 +8,11 @@
 #include <stdbool.h>
 #include <sys/queue.h>
 
+#include "accesslog.h"
 #include "config.h"
 #include "deadline.h"
 #include "ipcount.h"
+#include "metrics.h"
 #include "module.h"
 
 struct event_base;
@@ -29,7 +31,10 @@ struct wsg_server {
     struct wsg_endpoint **eps;          /* one per cfg->endpoints[i] */
     struct wsg_session_list sessions;   /* upgraded connections */
     unsigned nsessions;
-    struct wsg_ipcount *per_ip;
+    struct wsg_ipcount *per_ip;         /* connections and rate per client address */
+    struct wsg_metric *per_ip_size;     /* its size on /metrics */
+    struct wsg_metrics *metrics;
+    struct wsg_accesslog *access;       /* NULL: no access log */
     struct wsg_deadlines *deadlines;    /* connections still in the HTTP stage */
     int null_fd;                        /* /dev/null: see upgrade.c, leaving evhttp */
     struct wsg_flusher *flusher;        /* writes of connections on plain sockets */
@@ -42,9 +47,14 @@ struct wsg_server *wsg_server_new(struct event_base *base, struct wsg_config *cf
                                   struct wsg_endpoint **eps, char *err, size_t errlen);
 
 /* A reload: new connections get the new configuration and endpoints (the
- * caller keeps them alive); listeners stay as they are. */
-void wsg_server_reconfigure(struct wsg_server *srv, struct wsg_config *cfg,
-                            struct wsg_endpoint **eps);
+ * caller keeps them alive); listeners stay as they are, the metrics
+ * listener and the access log follow the new configuration.  -1 (with a
+ * message in err) when out of memory: nothing changed. */
+int wsg_server_reconfigure(struct wsg_server *srv, struct wsg_config *cfg,
+                           struct wsg_endpoint **eps, char *err, size_t errlen);
+
+/* SIGUSR1: reopen the access log (after logrotate renamed it). */
+void wsg_server_reopen_logs(struct wsg_server *srv);
 
 /* Stop accepting, close every WebSocket with 1001 and break the event
  * loop once they are gone or the close timeout has passed. */

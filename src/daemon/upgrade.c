@@ -36,6 +36,7 @@
 #include "forwarded.h"
 #include "handshake.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "tls.h"
 
 static const char *
@@ -47,23 +48,82 @@ status_reason(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
     default: return "Error";
     }
 }
 
-static void
-refuse(struct evhttp_request *req, int status, const char *peer, const char *why)
+/* A handshake in progress: who asks, for what. */
+struct handshake {
+    struct wsg_server *srv;
+    struct wsg_endpoint *ep;
+    struct evhttp_request *req;
+    char addr[64];                    /* the client (behind a trusted proxy: its) */
+    char peer[80];                    /* addr:port, for the log */
+};
+
+static enum wsg_reject
+reject_of(enum wsg_err err)
 {
+    switch (err) {
+    case WSG_ERR_HS_VERSION: return WSG_REJECT_VERSION;
+    case WSG_ERR_HS_METHOD: return WSG_REJECT_METHOD;
+    case WSG_ERR_HS_TOO_LARGE: return WSG_REJECT_TOO_LARGE;
+    case WSG_ERR_HS_ORIGIN: return WSG_REJECT_ORIGIN;
+    case WSG_ERR_HS_SUBPROTOCOL_REQUIRED: return WSG_REJECT_SUBPROTOCOL;
+    case WSG_ERR_TOO_MANY_CONNECTIONS: return WSG_REJECT_LIMIT;
+    case WSG_ERR_NOMEM: return WSG_REJECT_INTERNAL;
+    default: return WSG_REJECT_BAD_REQUEST;
+    }
+}
+
+const char *
+wsg_request_method(struct evhttp_request *req)
+{
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    default: return "OTHER";
+    }
+}
+
+/* The one way a handshake is refused: answered, counted, logged. */
+static void
+refuse(const struct handshake *h, int status, enum wsg_reject reason, const char *why,
+       uint64_t retry_ms)
+{
+    struct evhttp_request *req = h->req;
     const char *target = evhttp_request_get_uri(req);
-    log_info("%s: refused handshake for %s: %d %s", peer, target, status, why);
+    log_info("%s: refused handshake for %s: %d %s", h->peer, target, status, why);
+    h->ep->stats->rejected[reason]++;
+    if (h->srv->access != NULL) {
+        struct wsg_logline ln;
+        wsg_logline_start(&ln, "rejected");
+        wsg_logline_str(&ln, "client", h->addr);
+        wsg_logline_str(&ln, "endpoint", h->ep->cfg->path);
+        wsg_logline_uint(&ln, "status", (uint64_t)status);
+        wsg_logline_str(&ln, "reason", wsg_reject_name(reason));
+        wsg_logline_str(&ln, "method", wsg_request_method(req));
+        wsg_logline_str(&ln, "target", target);
+        wsg_accesslog_write(h->srv->access, &ln);
+    }
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     if (status == 405)
         evhttp_add_header(out, "Allow", "GET");
     if (status == 426) {
         evhttp_add_header(out, "Upgrade", "websocket");
         evhttp_add_header(out, "Sec-WebSocket-Version", "13");
+    }
+    if (status == 429) {
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%llu", (unsigned long long)((retry_ms + 999) / 1000));
+        evhttp_add_header(out, "Retry-After", secs);
     }
     evhttp_add_header(out, "Connection", "close");
     wsg_http_reply(req, status, status_reason(status), why);
@@ -139,7 +199,8 @@ session_release(struct wsg_session *s)
     TAILQ_REMOVE(&srv->sessions, s, link);
     srv->nsessions--;
     s->ep->connections--;
-    wsg_ipcount_remove(srv->per_ip, s->addr);
+    s->ep->stats->open--;
+    wsg_ipcount_remove(srv->per_ip, s->addr, &srv->cfg->limits);
     wsg_endpoint_unref(s->ep);
     if (s->evcon != NULL) {
         session_close_notify(s);
@@ -152,11 +213,40 @@ session_release(struct wsg_session *s)
     wsg_server_session_ended(srv);
 }
 
+/* The session's access log line: who, where, how long, how much, how it
+ * ended. */
+static void
+session_log(const struct wsg_session *s, const struct wsg_conn *c,
+            const struct wsg_conn_report *r)
+{
+    struct wsg_logline ln;
+    uint64_t now = wsg_unix_us();
+    wsg_logline_start(&ln, "session");
+    wsg_logline_str(&ln, "client", s->addr);
+    wsg_logline_str(&ln, "endpoint", s->ep->cfg->path);
+    wsg_logline_str(&ln, "subprotocol", wsg_conn_subprotocol(c));
+    wsg_logline_time(&ln, "start", s->start_us);
+    wsg_logline_secs(&ln, "duration", now > s->start_us ? now - s->start_us : 0);
+    wsg_logline_uint(&ln, "msgs_in", r->msgs_in);
+    wsg_logline_uint(&ln, "msgs_out", r->msgs_out);
+    wsg_logline_uint(&ln, "bytes_in", r->bytes_in);
+    wsg_logline_uint(&ln, "bytes_out", r->bytes_out);
+    wsg_logline_uint(&ln, "close_code", r->code);
+    wsg_logline_str(&ln, "closed_by", r->by_server ? "server" : "client");
+    wsg_logline_uint(&ln, "tls", wsg_conn_secure(c) != 0);
+    wsg_logline_str(&ln, "target", wsg_conn_target(c));
+    wsg_accesslog_write(s->srv->access, &ln);
+}
+
 static void
 session_conn_ended(struct wsg_conn *c, void *arg)
 {
     struct wsg_session *s = arg;
-    (void)c;
+    const struct wsg_conn_report *r = wsg_conn_report(c);
+    wsg_stats_closed(s->ep->stats, r->code,
+                     r->by_server ? WSG_CLOSED_BY_SERVER : WSG_CLOSED_BY_CLIENT);
+    if (s->srv->access != NULL)
+        session_log(s, c, r);
     s->conn = NULL;
     session_release(s);
 }
@@ -295,6 +385,18 @@ apply_forwarded(const struct wsg_config *cfg, const struct wsg_header *hdrs, siz
         snprintf(peer, peerlen, "%s:%u", addr, fwd.port);
 }
 
+void
+wsg_request_client(struct wsg_server *srv, struct evhttp_request *req, char *addr,
+                   size_t addrlen)
+{
+    char peer[80];
+    struct wsg_header hdrs[WSG_HS_MAX_HEADERS];
+    bool too_many, secure = false;
+    peer_of(evhttp_request_get_connection(req), addr, addrlen, peer, sizeof(peer));
+    size_t n = collect_headers(req, hdrs, WSG_HS_MAX_HEADERS, &too_many);
+    apply_forwarded(srv->cfg, hdrs, n, addr, addrlen, peer, sizeof(peer), &secure);
+}
+
 static enum wsg_err
 check_request(struct evhttp_request *req, struct wsg_hs_info *info,
               struct wsg_header *hdrs, size_t *nhdrs)
@@ -303,25 +405,22 @@ check_request(struct evhttp_request *req, struct wsg_hs_info *info,
     *nhdrs = collect_headers(req, hdrs, WSG_HS_MAX_HEADERS, &too_many);
     if (too_many)
         return WSG_ERR_HS_TOO_LARGE;
-    const char *method;
-    switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET: method = "GET"; break;
-    case EVHTTP_REQ_HEAD: method = "HEAD"; break;
-    default: method = "OTHER"; break;
-    }
+    const char *method = wsg_request_method(req);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        method = "OTHER";
     return wsg_hs_check_request(method, strlen(method), req->major, req->minor,
                                 hdrs, *nhdrs, info);
 }
 
-static bool
-admit(struct wsg_server *srv, struct wsg_endpoint *ep, const char *addr)
+static enum wsg_admit
+admit(struct wsg_server *srv, struct wsg_endpoint *ep, const char *addr, uint64_t *retry_ms)
 {
     const struct wsg_limits *glim = &srv->cfg->limits;
     unsigned ep_max = ep->cfg->limits.max_connections;
     if ((glim->max_connections > 0 && srv->nsessions >= glim->max_connections)
         || (ep_max > 0 && ep->connections >= ep_max))
-        return false;
-    return wsg_ipcount_add(srv->per_ip, addr, glim->max_connections_per_ip) == 0;
+        return WSG_ADMIT_LIMIT;
+    return wsg_ipcount_admit(srv->per_ip, addr, glim, wsg_now_ms(), retry_ms);
 }
 
 void
@@ -329,28 +428,30 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
 {
     const struct wsg_endpoint_cfg *ecfg = ep->cfg;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    char addr[64], peer[80];
-    peer_of(evcon, addr, sizeof(addr), peer, sizeof(peer));
+    struct handshake h = {.srv = srv, .ep = ep, .req = req};
+    peer_of(evcon, h.addr, sizeof(h.addr), h.peer, sizeof(h.peer));
 
     struct wsg_header hdrs[WSG_HS_MAX_HEADERS];
     size_t nhdrs;
     struct wsg_hs_info info;
     enum wsg_err err = check_request(req, &info, hdrs, &nhdrs);
     bool secure = bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(evcon)) != NULL;
-    apply_forwarded(srv->cfg, hdrs, nhdrs, addr, sizeof(addr), peer, sizeof(peer), &secure);
+    apply_forwarded(srv->cfg, hdrs, nhdrs, h.addr, sizeof(h.addr), h.peer, sizeof(h.peer),
+                    &secure);
     if (err != WSG_OK && err != WSG_ERR_HS_TOO_LARGE
         && !wsg_hs_header_has_token(hdrs, nhdrs, "Upgrade", "websocket")) {
         /* Not asking for a WebSocket at all: say how to (RFC 6455 4.2.2,
          * 426 with the version we speak). */
-        refuse(req, 426, peer, "this is a WebSocket endpoint: Upgrade: websocket required");
+        refuse(&h, 426, WSG_REJECT_NOT_WEBSOCKET,
+               "this is a WebSocket endpoint: Upgrade: websocket required", 0);
         return;
     }
     if (err != WSG_OK) {
-        refuse(req, wsg_err_http_status(err), peer, wsg_strerror(err));
+        refuse(&h, wsg_err_http_status(err), reject_of(err), wsg_strerror(err), 0);
         return;
     }
     if (!origin_allowed(ecfg, &info)) {
-        refuse(req, 403, peer, wsg_strerror(WSG_ERR_HS_ORIGIN));
+        refuse(&h, 403, WSG_REJECT_ORIGIN, wsg_strerror(WSG_ERR_HS_ORIGIN), 0);
         return;
     }
     const char *protocol = NULL;
@@ -361,7 +462,8 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
         if (i >= 0)
             protocol = ecfg->subprotocols[i];
         else if (ecfg->subprotocol_required) {
-            refuse(req, 400, peer, wsg_strerror(WSG_ERR_HS_SUBPROTOCOL_REQUIRED));
+            refuse(&h, 400, WSG_REJECT_SUBPROTOCOL,
+                   wsg_strerror(WSG_ERR_HS_SUBPROTOCOL_REQUIRED), 0);
             return;
         }
     }
@@ -371,15 +473,26 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
     char extensions[WSG_DEFLATE_HEADER_MAX];
     bool compress = wsg_deflate_negotiate(hdrs, nhdrs, &ecfg->compression, &deflate,
                                           extensions, sizeof(extensions));
-    if (!admit(srv, ep, addr)) {
-        refuse(req, 503, peer, wsg_strerror(WSG_ERR_TOO_MANY_CONNECTIONS));
+    uint64_t retry_ms = 0;
+    switch (admit(srv, ep, h.addr, &retry_ms)) {
+    case WSG_ADMIT_OK:
+        break;
+    case WSG_ADMIT_RATE:
+        refuse(&h, 429, WSG_REJECT_RATE, "too many connections per second", retry_ms);
+        return;
+    case WSG_ADMIT_NOMEM:
+        refuse(&h, 503, WSG_REJECT_INTERNAL, wsg_strerror(WSG_ERR_NOMEM), 0);
+        return;
+    case WSG_ADMIT_LIMIT:
+    default:
+        refuse(&h, 503, WSG_REJECT_LIMIT, wsg_strerror(WSG_ERR_TOO_MANY_CONNECTIONS), 0);
         return;
     }
 
     struct wsg_session *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        wsg_ipcount_remove(srv->per_ip, addr);
-        refuse(req, 503, peer, wsg_strerror(WSG_ERR_NOMEM));
+        wsg_ipcount_remove(srv->per_ip, h.addr, &srv->cfg->limits);
+        refuse(&h, 503, WSG_REJECT_INTERNAL, wsg_strerror(WSG_ERR_NOMEM), 0);
         return;
     }
     s->srv = srv;
@@ -387,7 +500,9 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
     s->ep = ep;
     wsg_endpoint_ref(ep);
     ep->connections++;
-    snprintf(s->addr, sizeof(s->addr), "%s", addr);
+    ep->stats->open++;
+    s->start_us = wsg_unix_us();
+    snprintf(s->addr, sizeof(s->addr), "%s", h.addr);
     TAILQ_INSERT_TAIL(&srv->sessions, s, link);
     srv->nsessions++;
 
@@ -406,7 +521,9 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
     evhttp_send_reply_start(req, 101, "Switching Protocols");
 
     struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-    wsg_deadline_done(srv->deadlines, bev);
+    uint64_t latency_us = wsg_deadline_done(srv->deadlines, bev);
+    if (latency_us > 0)
+        wsg_stats_handshake(ep->stats, latency_us);
     evhttp_connection_set_closecb(evcon, session_evcon_closed, s);
     int one = 1;
     setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -416,7 +533,7 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
         .base = srv->base,
         .bev = s->bev != NULL ? s->bev : bev,
         .ep = ep,
-        .peer = peer,
+        .peer = h.peer,
         .target = evhttp_request_get_uri(req),
         .subprotocol = protocol,
         .deflate = compress ? &deflate : NULL,
@@ -428,14 +545,15 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
         .shutdown_write = session_shutdown_write,
         .flusher = s->bev != NULL ? srv->flusher : NULL,
     };
-    log_debug("%s: upgraded %s%s%s", peer, p.target,
+    log_debug("%s: upgraded %s%s%s", h.peer, p.target,
               protocol != NULL ? " subprotocol " : "", protocol != NULL ? protocol : "");
     s->conn = wsg_conn_start(&p);
     if (s->conn == NULL) {
-        log_warn("%s: out of memory for a new connection", peer);
+        log_warn("%s: out of memory for a new connection", h.peer);
         session_release(s);
         return;
     }
+    ep->stats->total++;
     if (s->bev != NULL) {
         leave_evhttp_finish(s, bev);
         return;

@@ -5,6 +5,7 @@
 #define WSG_DAEMON_UPGRADE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "server.h"
 
@@ -20,7 +21,8 @@ struct wsg_session {
     struct bufferevent *bev;          /* ws://: ours once it left evhttp */
     struct wsg_conn *conn;            /* NULL once the connection ended */
     struct wsg_endpoint *ep;          /* a reference */
-    char addr[64];                    /* peer address, for per-IP counts */
+    char addr[64];                    /* client address, for per-IP counts and the log */
+    uint64_t start_us;                /* Unix time of the 101, for the access log */
     bool notified;                    /* TLS close_notify sent */
 };
 
@@ -32,6 +34,14 @@ void wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req,
 /* Graceful: close 1001.  Abort: tear down now. */
 void wsg_session_shutdown(struct wsg_session *s);
 void wsg_session_abort(struct wsg_session *s);
+
+/* The client's address (from a trusted proxy's headers, else the TCP
+ * peer's), for requests that are not upgraded. */
+void wsg_request_client(struct wsg_server *srv, struct evhttp_request *req, char *addr,
+                        size_t addrlen);
+
+/* "GET", "HEAD", ... for the log. */
+const char *wsg_request_method(struct evhttp_request *req);
 
 /* A plain-text reply (server.c). */
 void wsg_http_reply(struct evhttp_request *req, int status, const char *reason,

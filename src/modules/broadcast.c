@@ -431,6 +431,18 @@ bc_backplane_start(struct bc_state *st, struct event_base *base, char *err, size
 
 static void bc_fini(void *state);
 
+static double
+bc_metric_rooms(void *state)
+{
+    return (double)rooms_count(((struct bc_state *)state)->rooms);
+}
+
+static double
+bc_metric_members(void *state)
+{
+    return (double)rooms_members(((struct bc_state *)state)->rooms);
+}
+
 static int
 bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **state,
         char *err, size_t errlen)
@@ -455,6 +467,11 @@ bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **s
         bc_fini(st);
         return -1;
     }
+    /* On /metrics; wsgated drops them with this instance. */
+    wsg_metric_register("wsgate_broadcast_rooms", "Broadcast rooms with members",
+                        WSG_METRIC_GAUGE, st->endpoint, bc_metric_rooms, st);
+    wsg_metric_register("wsgate_broadcast_members", "Members of all broadcast rooms",
+                        WSG_METRIC_GAUGE, st->endpoint, bc_metric_members, st);
     *state = st;
     return 0;
 }

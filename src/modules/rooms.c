@@ -36,6 +36,7 @@ struct rooms {
     struct room **buckets;
     size_t nbuckets;            /* a power of two */
     size_t nrooms;
+    size_t nmembers;            /* in all rooms, for the members gauge */
     uint64_t key[2];            /* SipHash key */
 };
 
@@ -231,6 +232,12 @@ rooms_count(const struct rooms *r)
     return r->nrooms;
 }
 
+size_t
+rooms_members(const struct rooms *r)
+{
+    return r->nmembers;
+}
+
 /* ---- membership -------------------------------------------------------- */
 
 enum rooms_join_result
@@ -250,6 +257,7 @@ rooms_join(struct rooms *r, struct rooms_member *m, const void *name, size_t len
     room->head = m;
     m->room = room;
     room->nmembers++;
+    r->nmembers++;
     return ROOMS_JOINED;
 }
 
@@ -267,6 +275,7 @@ rooms_leave(struct rooms *r, struct rooms_member *m)
         m->next->prev = m->prev;
     m->prev = m->next = NULL;
     m->room = NULL;
+    r->nmembers--;
     if (--room->nmembers == 0)
         rooms_destroy(r, room);
 }

@@ -70,6 +70,9 @@ struct room *rooms_find(const struct rooms *r, const void *name, size_t len);
 /* How many rooms exist. */
 size_t rooms_count(const struct rooms *r);
 
+/* How many members all rooms have together. */
+size_t rooms_members(const struct rooms *r);
+
 size_t room_members(const struct room *room);
 
 /* One member of the room (the one that joined last). */

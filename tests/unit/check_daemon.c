@@ -3,11 +3,13 @@
 #include <stdlib.h>
 
 Suite *config_suite(void);
+Suite *ratelimit_suite(void);
 
 int
 main(void)
 {
     SRunner *sr = srunner_create(config_suite());
+    srunner_add_suite(sr, ratelimit_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

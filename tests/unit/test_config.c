@@ -60,6 +60,12 @@ assert_default_limits(const struct wsg_limits *l)
     ck_assert_uint_eq(l->close_timeout_ms, 5000);
     ck_assert_uint_eq(l->output_high_watermark, 4u << 20);
     ck_assert_int_eq(l->slow_policy, WSG_SLOW_CLOSE);
+    ck_assert(l->connections_per_second_per_ip == 0);
+    ck_assert_uint_eq(l->connections_burst_per_ip, 0);
+    ck_assert_uint_eq(l->max_tracked_addresses, 65536);
+    ck_assert(l->messages_per_second == 0);
+    ck_assert_uint_eq(l->messages_burst, 0);
+    ck_assert_int_eq(l->rate_policy, WSG_RATE_CLOSE);
 }
 
 /* ---- defaults, embedded default, sample -------------------------------- */
@@ -147,6 +153,8 @@ START_TEST(test_sample_file_loads_and_documents_the_true_defaults)
     ck_assert_int_eq(cfg->log_level, LOG_INFO);
     ck_assert_int_eq(cfg->log_target, WSG_LOG_STDERR);
     assert_default_limits(&cfg->limits);
+    ck_assert_ptr_null(cfg->metrics);
+    ck_assert_ptr_null(cfg->access_log);
     ck_assert_uint_eq(cfg->nendpoints, 1);
     ck_assert_str_eq(cfg->endpoints[0].path, "/echo");
     assert_default_limits(&cfg->endpoints[0].limits);
@@ -203,6 +211,9 @@ START_TEST(test_sample_file_examples_are_valid_when_uncommented)
     struct wsg_config *cfg = wsg_cfg_load_file(path, err, sizeof(err));
     ck_assert_msg(cfg != NULL, "%s (%d lines uncommented)", err, uncommented);
     ck_assert_ptr_nonnull(cfg->module_dir);
+    ck_assert_ptr_nonnull(cfg->metrics);
+    ck_assert_uint_eq(cfg->metrics->port, 9100);
+    ck_assert_str_eq(cfg->access_log, "/var/log/wsgated/access.log");
     ck_assert_uint_eq(cfg->nlisten, 2);
     ck_assert_ptr_nonnull(cfg->listen[1].tls);
     ck_assert(cfg->listen[1].tls->verify_client);
@@ -298,6 +309,104 @@ START_TEST(test_every_key_is_read_into_its_field)
 }
 END_TEST
 
+/* ---- metrics, access log, rate limits ------------------------------------ */
+
+START_TEST(test_metrics_access_log_and_rate_keys_are_read)
+{
+    struct wsg_config *cfg = load_ok(
+        LISTEN ECHO
+        "metrics = { address = \"::1\"; port = 9100; };\n"
+        "log = { access_log = \"/var/log/wsgated/access.log\"; };\n"
+        "limits = { connections_per_second_per_ip = 2.5; connections_burst_per_ip = 10;\n"
+        "  max_tracked_addresses = 1000; messages_per_second = 100;\n"
+        "  messages_burst = 200; rate_policy = \"drop\"; };\n");
+    ck_assert_ptr_nonnull(cfg->metrics);
+    ck_assert_str_eq(cfg->metrics->address, "::1");
+    ck_assert_uint_eq(cfg->metrics->port, 9100);
+    ck_assert_int_eq(cfg->metrics->line, 3);
+    ck_assert_str_eq(cfg->access_log, "/var/log/wsgated/access.log");
+    const struct wsg_limits *l = &cfg->limits;
+    ck_assert(l->connections_per_second_per_ip == 2.5);
+    ck_assert_uint_eq(l->connections_burst_per_ip, 10);
+    ck_assert_uint_eq(l->max_tracked_addresses, 1000);
+    ck_assert(l->messages_per_second == 100);
+    ck_assert_uint_eq(l->messages_burst, 200);
+    ck_assert_int_eq(l->rate_policy, WSG_RATE_DROP);
+    /* The endpoint inherits the per-connection ones. */
+    ck_assert(cfg->endpoints[0].limits.messages_per_second == 100);
+    ck_assert_int_eq(cfg->endpoints[0].limits.rate_policy, WSG_RATE_DROP);
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_metrics_are_off_by_default_and_on_loopback_when_set)
+{
+    struct wsg_config *cfg = load_ok(LISTEN ECHO);
+    ck_assert_ptr_null(cfg->metrics);
+    ck_assert_ptr_null(cfg->access_log);
+    wsg_cfg_free(cfg);
+    cfg = load_ok(LISTEN ECHO "metrics = { port = 9100; };\n");
+    ck_assert_str_eq(cfg->metrics->address, "127.0.0.1");
+    wsg_cfg_free(cfg);
+    cfg = load_ok(LISTEN ECHO "log = { access_log = \"syslog\"; };\n");
+    ck_assert_str_eq(cfg->access_log, "syslog");
+    wsg_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_bad_metrics_settings_are_rejected)
+{
+    expect_error(LISTEN ECHO "metrics = { address = \"127.0.0.1\"; };\n",
+                 "test.conf:3: missing required key \"port\" in metrics");
+    expect_error(LISTEN ECHO "metrics = { port = 70000; };\n",
+                 "test.conf:3: port must be between 1 and 65535, not 70000");
+    expect_error(LISTEN ECHO "metrics = { port = 9100; address = \"localhost\"; };\n",
+                 "test.conf:3: address \"localhost\" is not an IPv4 or IPv6 address");
+    expect_error(LISTEN ECHO "metrics = 9100;\n",
+                 "test.conf:3: metrics must be a group: metrics = { port = 9100; };");
+    expect_error(LISTEN ECHO "metrics = { port = 9100; path = \"/m\"; };\n",
+                 "test.conf:3: unknown key \"path\" in metrics (valid: address, port)");
+    expect_error(LISTEN ECHO "metrics = {\n  port = 8080; };\n",
+                 "test.conf:4: metrics port 8080 is a listen port (line 1): metrics "
+                 "need a listener of their own");
+}
+END_TEST
+
+START_TEST(test_bad_access_log_is_rejected)
+{
+    expect_error(LISTEN ECHO "log = { access_log = \"access.log\"; };\n",
+                 "test.conf:3: access_log \"access.log\" must be \"syslog\" or an "
+                 "absolute path");
+    expect_error(LISTEN ECHO "log = { access_log = \"\"; };\n",
+                 "test.conf:3: access_log must not be empty");
+    expect_error(LISTEN ECHO "log = { access_log = true; };\n",
+                 "test.conf:3: access_log must be a string");
+}
+END_TEST
+
+START_TEST(test_bad_rate_limits_are_rejected)
+{
+    expect_error(LISTEN ECHO "limits = { connections_per_second_per_ip = -1; };\n",
+                 "test.conf:3: connections_per_second_per_ip must be between 0 and "
+                 "1000000 per second");
+    expect_error(LISTEN ECHO "limits = { messages_per_second = \"fast\"; };\n",
+                 "test.conf:3: messages_per_second must be a number per second");
+    expect_error(LISTEN ECHO "limits = { rate_policy = \"ignore\"; };\n",
+                 "test.conf:3: rate_policy must be one of \"close\", \"drop\", "
+                 "not \"ignore\"");
+    expect_error(LISTEN ECHO "limits = { max_tracked_addresses = 1; };\n",
+                 "test.conf:3: max_tracked_addresses must be between 16 and 16777216, "
+                 "not 1");
+    expect_error(LISTEN ECHO "limits = { messages_burst = -5; };\n",
+                 "test.conf:3: messages_burst must be between 0 and 1000000, not -5");
+    expect_error(LISTEN
+                 "endpoints = ( { path = \"/echo\"; module = \"echo\";\n"
+                 "    limits = { connections_per_second_per_ip = 5; }; } );\n",
+                 "test.conf:3: connections_per_second_per_ip is global only: "
+                 "set it in the top-level limits");
+}
+END_TEST
+
 /* ---- unknown keys ----------------------------------------------------- */
 
 START_TEST(test_unknown_top_level_key_is_rejected_with_valid_keys)
@@ -305,7 +414,7 @@ START_TEST(test_unknown_top_level_key_is_rejected_with_valid_keys)
     expect_error(LISTEN ECHO "listen_port = 80;\n",
                  "test.conf:3: unknown key \"listen_port\" at top level "
                  "(valid: listen, module_dir, user, group, trusted_proxies, log, limits, "
-                 "compression, endpoints)");
+                 "compression, endpoints, metrics)");
 }
 END_TEST
 
@@ -318,7 +427,8 @@ START_TEST(test_unknown_limit_key_is_rejected_with_line)
                  "test.conf:4: unknown key \"max_frames\" in limits (valid: max_frame, "
                  "max_message, max_connections, max_connections_per_ip, handshake_timeout, "
                  "idle_timeout, ping_interval, close_timeout, output_high_watermark, "
-                 "slow_consumer)");
+                 "slow_consumer, connections_per_second_per_ip, connections_burst_per_ip, "
+                 "max_tracked_addresses, messages_per_second, messages_burst, rate_policy)");
 }
 END_TEST
 
@@ -329,7 +439,8 @@ START_TEST(test_unknown_endpoint_limit_key_lists_only_endpoint_keys)
                  "    limits = { idle = 5; }; } );\n",
                  "test.conf:3: unknown key \"idle\" in endpoint limits (valid: max_frame, "
                  "max_message, max_connections, idle_timeout, ping_interval, close_timeout, "
-                 "output_high_watermark, slow_consumer)");
+                 "output_high_watermark, slow_consumer, messages_per_second, "
+                 "messages_burst, rate_policy)");
 }
 END_TEST
 
@@ -359,7 +470,8 @@ START_TEST(test_unknown_keys_in_every_group_are_rejected)
                  "test.conf:2: unknown key \"cert\" in listen.tls "
                  "(valid: certificate, private_key, ca_file, verify_client, sni)");
     expect_error(LISTEN ECHO "log = { facility = \"daemon\"; };\n",
-                 "test.conf:3: unknown key \"facility\" in log (valid: level, target)");
+                 "test.conf:3: unknown key \"facility\" in log (valid: level, target, "
+                 "access_log)");
     expect_error(LISTEN "endpoints = ( { path = \"/e\"; module = \"echo\"; origins = []; } );\n",
                  "test.conf:2: unknown key \"origins\" in endpoints (valid: path, match, module, "
                  "options, subprotocols, subprotocol_required, allowed_origins, limits, "
@@ -1481,6 +1593,11 @@ config_suite(void)
     tcase_add_test(tc, test_errors_in_a_file_name_the_file_and_line);
     tcase_add_test(tc, test_include_is_relative_to_the_file_directory);
     tcase_add_test(tc, test_duplicate_across_an_include_names_the_other_file);
+    tcase_add_test(tc, test_metrics_access_log_and_rate_keys_are_read);
+    tcase_add_test(tc, test_metrics_are_off_by_default_and_on_loopback_when_set);
+    tcase_add_test(tc, test_bad_metrics_settings_are_rejected);
+    tcase_add_test(tc, test_bad_access_log_is_rejected);
+    tcase_add_test(tc, test_bad_rate_limits_are_rejected);
     suite_add_tcase(s, tc);
     return s;
 }
