@@ -90,6 +90,7 @@ struct backplane {
     struct event *heartbeat;
     size_t pending_bytes;
     unsigned long malformed;
+    uint64_t connects, published, dropped, received;
 
     struct rooms *channels;
     struct bp_channel *all;
@@ -420,6 +421,7 @@ bp_maybe_up(struct backplane *bp)
     if (bp->state != BP_CONNECTING || !bp->pub_ready || !bp->sub_ready)
         return;
     bp->state = BP_UP;
+    bp->connects++;
     bp->hb_unanswered = 0;
     bp->backoff_ms = BP_BACKOFF_MIN_MS;
     bp->outage_logged = false;
@@ -505,6 +507,7 @@ bp_receive(struct backplane *bp, const redisReply *chan, const redisReply *msg)
     }
     if (load_be64(p + 8) == bp->node_id)
         return;             /* ours: delivered locally already */
+    bp->received++;
     bp->deliver(bp->arg, chan->str + bp->chan_prefix_len, chan->len - bp->chan_prefix_len,
                 (enum wsg_message_type)p[5], p + BP_HEADER, n - BP_HEADER);
 }
@@ -734,9 +737,12 @@ void
 backplane_publish(struct backplane *bp, const char *room, size_t len,
                   enum wsg_message_type type, const void *data, size_t dlen)
 {
-    if (bp->state != BP_UP)
+    if (bp->state != BP_UP) {
+        bp->dropped++;
         return;
+    }
     if (bp->pending_bytes > BP_PENDING_MAX) {
+        bp->dropped++;
         if (!bp->behind_logged)
             wsg_log(LOG_WARNING, "backplane %s for %s: Redis is %zu bytes behind: "
                     "dropping messages to other nodes until it catches up", bp->url,
@@ -764,10 +770,28 @@ backplane_publish(struct backplane *bp, const char *room, size_t len,
     size_t lens[3] = { 7, clen, BP_HEADER + dlen };
     size_t cost = clen + BP_HEADER + dlen;
     if (redisAsyncCommandArgv(bp->pub, bp_publish_reply, (void *)(uintptr_t)cost, 3, argv,
-                              lens) == REDIS_OK)
+                              lens) == REDIS_OK) {
         bp->pending_bytes += cost;
+        bp->published++;
+    } else {
+        bp->dropped++;
+    }
     free(chan);
     free(env);
+}
+
+uint64_t
+backplane_figure(const struct backplane *bp, enum backplane_figure f)
+{
+    switch (f) {
+    case BACKPLANE_UP: return bp->state == BP_UP;
+    case BACKPLANE_CONNECTS: return bp->connects;
+    case BACKPLANE_PUBLISHED: return bp->published;
+    case BACKPLANE_DROPPED: return bp->dropped;
+    case BACKPLANE_RECEIVED: return bp->received;
+    case BACKPLANE_MALFORMED: return bp->malformed;
+    default: return 0;
+    }
 }
 
 long

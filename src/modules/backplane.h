@@ -83,4 +83,16 @@ void backplane_publish(struct backplane *bp, const char *room, size_t len,
  * members, or Redis is unreachable. */
 long backplane_members(const struct backplane *bp, const char *room, size_t len);
 
+/* What /metrics shows of a backplane (counters since it was made). */
+enum backplane_figure {
+    BACKPLANE_UP,           /* 1 while connected to Redis, else 0 */
+    BACKPLANE_CONNECTS,     /* times it (re)connected */
+    BACKPLANE_PUBLISHED,    /* messages sent to other nodes */
+    BACKPLANE_DROPPED,      /* not sent: Redis unreachable or too far behind */
+    BACKPLANE_RECEIVED,     /* messages from other nodes */
+    BACKPLANE_MALFORMED,    /* messages on our channels that were not ours */
+    BACKPLANE_FIGURES
+};
+uint64_t backplane_figure(const struct backplane *bp, enum backplane_figure f);
+
 #endif

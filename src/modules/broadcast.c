@@ -65,11 +65,21 @@ struct bc_options {
     char backplane_prefix[BACKPLANE_PREFIX_MAX + 1];
 };
 
+struct bc_state;
+
+/* What a backplane metric's callback gets: the instance and the figure
+ * (the backplane itself may change on a reload). */
+struct bc_figure_arg {
+    struct bc_state *st;
+    enum backplane_figure figure;
+};
+
 struct bc_state {
     struct bc_options opt;
     char *endpoint;             /* the endpoint's path */
     struct rooms *rooms;
     struct backplane *bp;       /* NULL without one */
+    struct bc_figure_arg figures[BACKPLANE_FIGURES];
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -443,6 +453,42 @@ bc_metric_members(void *state)
     return (double)rooms_members(((struct bc_state *)state)->rooms);
 }
 
+static double
+bc_metric_backplane(void *arg)
+{
+    const struct bc_figure_arg *a = arg;
+    return a->st->bp != NULL ? (double)backplane_figure(a->st->bp, a->figure) : 0;
+}
+
+static void
+bc_register_backplane_metrics(struct bc_state *st)
+{
+    static const struct {
+        const char *name, *help;
+        enum wsg_metric_type type;
+    } m[BACKPLANE_FIGURES] = {
+        [BACKPLANE_UP] = { "wsgate_backplane_up", "1 while the Redis backplane is connected",
+                           WSG_METRIC_GAUGE },
+        [BACKPLANE_CONNECTS] = { "wsgate_backplane_connects_total",
+                                 "Connections made to the Redis backplane", WSG_METRIC_COUNTER },
+        [BACKPLANE_PUBLISHED] = { "wsgate_backplane_published_total",
+                                  "Messages published to other nodes", WSG_METRIC_COUNTER },
+        [BACKPLANE_DROPPED] = { "wsgate_backplane_dropped_total",
+                                "Messages not published: Redis unreachable or too far behind",
+                                WSG_METRIC_COUNTER },
+        [BACKPLANE_RECEIVED] = { "wsgate_backplane_received_total",
+                                 "Messages received from other nodes", WSG_METRIC_COUNTER },
+        [BACKPLANE_MALFORMED] = { "wsgate_backplane_malformed_total",
+                                  "Messages on our channels that were not wsgated's",
+                                  WSG_METRIC_COUNTER },
+    };
+    for (int i = 0; i < BACKPLANE_FIGURES; i++) {
+        st->figures[i] = (struct bc_figure_arg){ .st = st, .figure = (enum backplane_figure)i };
+        wsg_metric_register(m[i].name, m[i].help, m[i].type, st->endpoint,
+                            bc_metric_backplane, &st->figures[i]);
+    }
+}
+
 static int
 bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **state,
         char *err, size_t errlen)
@@ -472,6 +518,8 @@ bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **s
                         WSG_METRIC_GAUGE, st->endpoint, bc_metric_rooms, st);
     wsg_metric_register("wsgate_broadcast_members", "Members of all broadcast rooms",
                         WSG_METRIC_GAUGE, st->endpoint, bc_metric_members, st);
+    if (st->bp != NULL)
+        bc_register_backplane_metrics(st);
     *state = st;
     return 0;
 }

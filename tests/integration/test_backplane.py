@@ -24,6 +24,7 @@ import unittest
 import wsgtest
 from wsgtest import OP_BINARY, OP_TEXT, Daemon, endpoint, render_config
 from test_broadcast import Client, asan_friendly_environment, pump
+from test_metrics import MetricsDaemon, value
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -436,6 +437,45 @@ class DownAtStart(unittest.TestCase):
         self.assertEqual([c.msgs[-1] for c in clients[:3]], [(OP_TEXT, b"cluster")] * 3)
         for d in nodes:
             self.assertEqual(d.stderr_text().count("cannot connect"), 1)
+
+
+class Metrics(unittest.TestCase):
+    """The backplane's state and counters on each node's /metrics: up,
+    published, received; down and dropped while Redis is away."""
+
+    def test_backplane_figures_follow_traffic_and_outages(self):
+        need(REDIS, "redis-server")
+        wsgtest.check_daemon_binary()
+        redis = Redis()
+        self.addCleanup(redis.cleanup)
+        redis.start()
+        nodes = [MetricsDaemon(endpoints=[chat(redis.url)]) for _ in range(2)]
+        for d in nodes:
+            d.start()
+            self.addCleanup(d.stop)
+        ep = {"endpoint": "/chat"}
+        for d in nodes:
+            self.assertEqual(d.wait_for("wsgate_backplane_up", 1.0, **ep), 1.0)
+            self.assertEqual(value(d.scrape(), "wsgate_backplane_connects_total", **ep), 1.0)
+        shim = types.SimpleNamespace(addCleanup=self.addCleanup)
+        clients = []
+        for d in nodes:
+            shim.port = d.port
+            clients.append(Client(shim, "/chat?room=m"))
+        wait_for("both subscribed", lambda: redis.command(
+            "PUBSUB", "NUMSUB", PREFIX + "/chat:m")[1] == 2)
+        for i in range(5):
+            clients[0].send("m%d" % i)
+        pump(clients, lambda: len(clients[1].msgs) >= 5, timeout=5, linger=0.2)
+        self.assertEqual(len(clients[1].msgs), 5)
+        self.assertEqual(nodes[0].wait_for("wsgate_backplane_published_total", 5.0, **ep), 5.0)
+        self.assertEqual(nodes[1].wait_for("wsgate_backplane_received_total", 5.0, **ep), 5.0)
+        self.assertEqual(value(nodes[0].scrape(), "wsgate_backplane_received_total", **ep), 0.0)
+        redis.kill()
+        self.assertEqual(nodes[0].wait_for("wsgate_backplane_up", 0.0, timeout=10, **ep), 0.0)
+        clients[0].send("while down")
+        self.assertEqual(nodes[0].wait_for("wsgate_backplane_dropped_total", 1.0, **ep), 1.0)
+        self.assertEqual(value(nodes[0].scrape(), "wsgate_backplane_published_total", **ep), 5.0)
 
 
 class Connecting(unittest.TestCase):
