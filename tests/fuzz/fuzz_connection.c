@@ -58,7 +58,7 @@
  * conn.c's shutdown(SHUT_WR) on it fails with EBADF and changes nothing
  * (checked below); the lingering then ends on the peer's EOF or the timer.
  */
-/* fuzz-build: -Isrc/daemon src/daemon/conn.c src/daemon/log.c src/proto/deflate.c -levent -lz */
+/* fuzz-build: -Isrc/daemon src/daemon/conn.c src/daemon/log.c src/daemon/ratelimit.c src/proto/deflate.c -levent -lz */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,6 +75,7 @@
 #include "handshake.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
 
 #define MAX_FRAME 2048
 #define MAX_MESSAGE 8192
@@ -102,6 +103,7 @@ static struct run {
 } run;
 
 static struct wsg_endpoint endpoint;
+static struct wsg_ep_stats stats;    /* conn.c counts into it */
 
 /* ---- the module -------------------------------------------------------- */
 
@@ -695,7 +697,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         },
     };
     endpoint = (struct wsg_endpoint){
-        .cfg = &ecfg, .mod = &fuzz_module, .state = &run, .refs = 1,
+        .cfg = &ecfg, .mod = &fuzz_module, .state = &run, .refs = 1, .stats = &stats,
     };
     memset(&run, 0, sizeof(run));
     run.open_mode = (enum open_mode)(c1 & 3);
