@@ -34,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -98,13 +99,32 @@ struct wsg_conn {
     void (*shutdown_write)(void *arg);
 
     struct wsg_flusher *flusher;   /* NULL: the bufferevent writes */
+    struct zc_batch *zc;           /* shared frames to write this turn, uncopied */
     struct wsg_conn *next_dirty;   /* in the flusher's list */
     bool dirty;                    /* output queued this turn */
     bool write_on;                 /* the bufferevent's write event is on */
 };
 
+/* Shared frames (a broadcast's) queued to a connection with nothing else
+ * pending: written at the turn's end straight from the shared messages
+ * with one writev, no copy and no evbuffer chain; only what the socket
+ * does not take moves into the evbuffer.  At most ZC_MAX per turn. */
+#define ZC_MAX 16
+
+struct zc_batch {
+    struct zc_batch *next_free;
+    unsigned n;
+    size_t bytes;
+    struct {
+        const uint8_t *frame;
+        size_t len;
+        struct wsg_shared_msg *m;  /* a reference */
+    } f[ZC_MAX];
+};
+
 struct wsg_flusher {
     struct event *ev;
+    struct zc_batch *free_batches;
     struct wsg_conn *dirty;        /* connections to write at the turn's end, */
     struct wsg_conn **tail;        /* in the order they were queued to */
 };
@@ -112,6 +132,10 @@ struct wsg_flusher {
 static void conn_arm_timer(struct wsg_conn *c);
 static void conn_flush_then_linger(struct wsg_conn *c);
 static void conn_mark_dirty(struct wsg_conn *c);
+static void conn_zc_spill(struct wsg_conn *c, size_t written);
+static void conn_zc_drop(struct wsg_conn *c);
+static bool conn_zc_add(struct wsg_conn *c, const uint8_t *frame, size_t len,
+                        struct wsg_shared_msg *m);
 
 static uint64_t
 now_ms(void)
@@ -130,6 +154,8 @@ conn_write_frame_rsv(struct wsg_conn *c, uint8_t opcode, uint8_t rsv, const void
                      size_t len)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->zc != NULL)
+        conn_zc_spill(c, 0);           /* what was queued first goes first */
     struct wsg_frame_header h = {.fin = true, .rsv = rsv, .opcode = opcode,
                                  .payload_len = len};
     /* Small frames in one evbuffer_add: each add runs the output's
@@ -312,7 +338,8 @@ shared_msg_written(const void *data, size_t len, void *arg)
 size_t
 wsg_conn_pending(const struct wsg_conn *c)
 {
-    return evbuffer_get_length(bufferevent_get_output(c->bev));
+    return evbuffer_get_length(bufferevent_get_output(c->bev))
+           + (c->zc != NULL ? c->zc->bytes : 0);
 }
 
 /* May len more bytes be queued?  The watermark bounds what is queued
@@ -386,6 +413,10 @@ wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_msg *m)
         }
         wsg_deflate_send_reset(c->pmd); /* our own context did not see it */
     }
+    if (conn_zc_add(c, frame, len, m))
+        return conn_send_queued(c, m->payload_len);
+    if (c->zc != NULL)
+        conn_zc_spill(c, 0);           /* full: keep the order */
     if (len <= SHARED_COPY_MAX) {
         if (evbuffer_add(out, frame, len) != 0)
             return WSG_SEND_ERROR;
@@ -528,6 +559,7 @@ conn_end(struct wsg_conn *c, uint16_t code)
     }
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    conn_zc_drop(c);
     event_free(c->timer);
     wsg_reader_free(&c->reader);
     wsg_deflate_free(c->pmd);
@@ -750,13 +782,128 @@ conn_mark_dirty(struct wsg_conn *c)
     f->tail = &c->next_dirty;
 }
 
+static struct zc_batch *
+zc_batch_get(struct wsg_flusher *f)
+{
+    struct zc_batch *b = f->free_batches;
+    if (b != NULL)
+        f->free_batches = b->next_free;
+    else if ((b = malloc(sizeof(*b))) == NULL)
+        return NULL;
+    b->n = 0;
+    b->bytes = 0;
+    return b;
+}
+
+static void
+zc_batch_put(struct wsg_flusher *f, struct zc_batch *b)
+{
+    b->next_free = f->free_batches;
+    f->free_batches = b;
+}
+
+/* Queue a shared frame uncopied, when nothing else is pending. */
+static bool
+conn_zc_add(struct wsg_conn *c, const uint8_t *frame, size_t len, struct wsg_shared_msg *m)
+{
+    if (c->flusher == NULL || c->write_on
+        || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return false;
+    if (c->zc == NULL) {
+        if ((c->zc = zc_batch_get(c->flusher)) == NULL)
+            return false;
+    } else if (c->zc->n == ZC_MAX) {
+        return false;
+    }
+    struct zc_batch *b = c->zc;
+    wsg_shared_msg_ref(m);
+    b->f[b->n].frame = frame;
+    b->f[b->n].len = len;
+    b->f[b->n].m = m;
+    b->n++;
+    b->bytes += len;
+    conn_mark_dirty(c);
+    return true;
+}
+
+/* Move the uncopied frames, but for their first `written` bytes, into the
+ * evbuffer (by reference where that beats a copy). */
+static void
+conn_zc_spill(struct wsg_conn *c, size_t written)
+{
+    struct zc_batch *b = c->zc;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    c->zc = NULL;
+    for (unsigned i = 0; i < b->n; i++) {
+        const uint8_t *p = b->f[i].frame;
+        size_t len = b->f[i].len;
+        struct wsg_shared_msg *m = b->f[i].m;
+        size_t skip = written < len ? written : len;
+        written -= skip;
+        p += skip;
+        len -= skip;
+        if (len == 0) {
+            wsg_shared_msg_unref(m);
+        } else if (len <= SHARED_COPY_MAX) {
+            if (evbuffer_add(out, p, len) != 0)
+                log_warn("%s: out of memory queueing a message", c->peer);
+            wsg_shared_msg_unref(m);
+        } else if (evbuffer_add_reference(out, p, len, shared_msg_written, m) != 0) {
+            log_warn("%s: out of memory queueing a message", c->peer);
+            wsg_shared_msg_unref(m);
+        }
+    }
+    zc_batch_put(c->flusher, b);
+}
+
+static void
+conn_zc_drop(struct wsg_conn *c)
+{
+    struct zc_batch *b = c->zc;
+    if (b == NULL)
+        return;
+    c->zc = NULL;
+    for (unsigned i = 0; i < b->n; i++)
+        wsg_shared_msg_unref(b->f[i].m);
+    zc_batch_put(c->flusher, b);
+}
+
+/* One writev straight from the shared messages. */
+static void
+conn_zc_write(struct wsg_conn *c)
+{
+    struct zc_batch *b = c->zc;
+    struct iovec iov[ZC_MAX];
+    for (unsigned i = 0; i < b->n; i++) {
+        iov[i].iov_base = (void *)(uintptr_t)b->f[i].frame;
+        iov[i].iov_len = b->f[i].len;
+    }
+    ssize_t n = writev(bufferevent_getfd(c->bev), iov, (int)b->n);
+    if (n == (ssize_t)b->bytes) {
+        conn_zc_drop(c);
+        conn_written(c);
+        return;
+    }
+    /* Short, would block, or failed: the rest (and the error, which the
+     * bufferevent meets again) is the write event's. */
+    conn_zc_spill(c, n > 0 ? (size_t)n : 0);
+    c->write_on = true;
+    bufferevent_enable(c->bev, EV_WRITE);
+}
+
 /* One writev of everything queued; what the socket does not take, or an
  * error, is left to the bufferevent's write event. */
 static void
 conn_flush_now(struct wsg_conn *c)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (c->write_on || evbuffer_get_length(out) == 0)
+    if (c->write_on)
+        return;
+    if (c->zc != NULL) {
+        conn_zc_write(c);              /* the evbuffer is empty then */
+        return;
+    }
+    if (evbuffer_get_length(out) == 0)
         return;
     /* libevent freezes the start of a bufferevent's output for everyone
      * but the bufferevent: the write is ours now. */
@@ -815,6 +962,11 @@ wsg_flusher_free(struct wsg_flusher *f)
         f->dirty = c->next_dirty;
         if (c->state == CONN_DONE)
             free(c);
+    }
+    while (f->free_batches != NULL) {
+        struct zc_batch *b = f->free_batches;
+        f->free_batches = b->next_free;
+        free(b);
     }
     event_free(f->ev);
     free(f);

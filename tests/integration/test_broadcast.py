@@ -83,6 +83,7 @@ class Client:
         self.nbytes = 0
         self.close = None
         self.eof = False
+        self.pongs = 0
 
     def send(self, payload, opcode=None):
         if isinstance(payload, str):
@@ -143,7 +144,9 @@ class Client:
                     raise AssertionError("%s: data after the close frame" % self.path)
                 self.msgs.append((op, payload))
                 self.nbytes += n
-            elif op not in (OP_PING, OP_PONG):
+            elif op == OP_PONG:
+                self.pongs += 1
+            elif op != OP_PING:
                 raise AssertionError("%s: unexpected opcode %d" % (self.path, op))
         del buf[:off]
 
@@ -309,6 +312,18 @@ class Broadcast(RoomTestCase):
         self.assertTrue(pump([b, c], lambda: len(b.msgs) >= 500 and len(c.msgs) >= 500))
         for r in (b, c):
             self.assertEqual([int(p) for _, p in r.msgs], list(range(500)))
+
+    def test_pongs_between_broadcast_frames_keep_both_intact_and_in_order(self):
+        # A receiver's output mixes shared frames (written uncopied at the
+        # turn's end) with its own pongs (queued in its buffer).
+        a, b = self.clients(["/bq?room=mixed"] * 2)
+        for i in range(200):
+            a.send("%d" % i)
+            if i % 20 == 0:
+                wsgtest.send_frame(b.sock, OP_PING, b"p%d" % i)
+        self.assertTrue(pump([b], lambda: len(b.msgs) >= 200 and b.pongs >= 10))
+        self.assertEqual([int(p) for _, p in b.msgs], list(range(200)))
+        self.assertEqual(b.pongs, 10)
 
     def test_no_room_option_makes_one_room_of_the_endpoint(self):
         self.exchange([self.clients(["/bone", "/bone?room=x", "/bone?room=y"])])
