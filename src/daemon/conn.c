@@ -110,6 +110,7 @@ struct wsg_conn {
  * with one writev, no copy and no evbuffer chain; only what the socket
  * does not take moves into the evbuffer.  At most ZC_MAX per turn. */
 #define ZC_MAX 16
+#define ZC_POOL_MAX 4096           /* batches kept for the next turns: 1.6 MiB */
 
 struct zc_batch {
     struct zc_batch *next_free;
@@ -125,6 +126,7 @@ struct zc_batch {
 struct wsg_flusher {
     struct event *ev;
     struct zc_batch *free_batches;
+    unsigned nfree;
     struct wsg_conn *dirty;        /* connections to write at the turn's end, */
     struct wsg_conn **tail;        /* in the order they were queued to */
 };
@@ -786,20 +788,28 @@ static struct zc_batch *
 zc_batch_get(struct wsg_flusher *f)
 {
     struct zc_batch *b = f->free_batches;
-    if (b != NULL)
+    if (b != NULL) {
         f->free_batches = b->next_free;
-    else if ((b = malloc(sizeof(*b))) == NULL)
+        f->nfree--;
+    } else if ((b = malloc(sizeof(*b))) == NULL) {
         return NULL;
+    }
     b->n = 0;
     b->bytes = 0;
     return b;
 }
 
+/* A broadcast to 10,000 takes 10,000 batches in one turn: keep some. */
 static void
 zc_batch_put(struct wsg_flusher *f, struct zc_batch *b)
 {
+    if (f->nfree >= ZC_POOL_MAX) {
+        free(b);
+        return;
+    }
     b->next_free = f->free_batches;
     f->free_batches = b;
+    f->nfree++;
 }
 
 /* Queue a shared frame uncopied, when nothing else is pending. */
