@@ -337,6 +337,22 @@ shared_msg_written(const void *data, size_t len, void *arg)
     wsg_shared_msg_unref(arg);
 }
 
+/* Append len bytes at p, inside m, to out; the caller's reference to m
+ * passes to out (given back at once when the bytes are copied). */
+static int
+output_add_shared(struct evbuffer *out, const uint8_t *p, size_t len,
+                  struct wsg_shared_msg *m)
+{
+    int rc;
+    if (len <= SHARED_COPY_MAX) {
+        rc = evbuffer_add(out, p, len);
+        wsg_shared_msg_unref(m);
+    } else if ((rc = evbuffer_add_reference(out, p, len, shared_msg_written, m)) != 0) {
+        wsg_shared_msg_unref(m);
+    }
+    return rc;
+}
+
 size_t
 wsg_conn_pending(const struct wsg_conn *c)
 {
@@ -419,16 +435,9 @@ wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_msg *m)
         return conn_send_queued(c, m->payload_len);
     if (c->zc != NULL)
         conn_zc_spill(c, 0);           /* full: keep the order */
-    if (len <= SHARED_COPY_MAX) {
-        if (evbuffer_add(out, frame, len) != 0)
-            return WSG_SEND_ERROR;
-    } else {
-        wsg_shared_msg_ref(m);
-        if (evbuffer_add_reference(out, frame, len, shared_msg_written, m) != 0) {
-            wsg_shared_msg_unref(m);
-            return WSG_SEND_ERROR;
-        }
-    }
+    wsg_shared_msg_ref(m);
+    if (output_add_shared(out, frame, len, m) != 0)
+        return WSG_SEND_ERROR;
     conn_mark_dirty(c);
     return conn_send_queued(c, m->payload_len);
 }
@@ -852,16 +861,10 @@ conn_zc_spill(struct wsg_conn *c, size_t written)
         written -= skip;
         p += skip;
         len -= skip;
-        if (len == 0) {
+        if (len == 0)
             wsg_shared_msg_unref(m);
-        } else if (len <= SHARED_COPY_MAX) {
-            if (evbuffer_add(out, p, len) != 0)
-                log_warn("%s: out of memory queueing a message", c->peer);
-            wsg_shared_msg_unref(m);
-        } else if (evbuffer_add_reference(out, p, len, shared_msg_written, m) != 0) {
+        else if (output_add_shared(out, p, len, m) != 0)
             log_warn("%s: out of memory queueing a message", c->peer);
-            wsg_shared_msg_unref(m);
-        }
     }
     zc_batch_put(c->flusher, b);
 }
