@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change of this header or wsgate/conn.h. */
-#define WSG_MODULE_ABI 2
+#define WSG_MODULE_ABI 3
 
 /* The exported symbol wsgated looks up. */
 #define WSG_MODULE_SYMBOL "wsg_module"
@@ -43,6 +43,17 @@ struct wsg_module_ctx {
     const char *endpoint;        /* the endpoint's path, e.g. "/echo" */
     struct event_base *base;     /* the event loop, for modules with their own I/O */
     const char *config_file;     /* for error messages */
+    /* With workers = N the daemon runs N event loops, one per thread, and
+     * each has its own instance of every endpoint, init()ed on that
+     * worker's thread with that worker's base.  Instances share nothing
+     * unless the module arranges it; state that spans workers (a room
+     * whose members are on several) is the module's to pass along. */
+    unsigned worker;             /* 0 .. workers - 1 */
+    unsigned workers;
+    /* The same for every worker's instance made from one configuration
+     * load, different for the next load (a reload): instances that should
+     * find each other across workers match on endpoint and generation. */
+    unsigned long generation;
 };
 
 struct wsg_module {
@@ -89,7 +100,9 @@ struct wsg_module {
 };
 
 /* How many members the room called room (len bytes, any bytes) has on the
- * endpoint whose configured path is endpoint, e.g. ("/chat", "lobby", 5).
+ * endpoint whose configured path is endpoint, e.g. ("/chat", "lobby", 5),
+ * as the calling worker's instance knows it (workers = N: its own members,
+ * unless a backplane counts every worker and node).
  * With a broadcast backplane this counts every node (as of at most about
  * a second ago) for rooms that have members on this node, and is -1 for
  * others (unknown here); without one, or while Redis is unreachable, it
@@ -99,7 +112,11 @@ long wsg_room_members(const char *endpoint, const void *room, size_t len);
 
 /* Metrics a module exposes on wsgated's Prometheus listener (metrics = {
  * address; port; } in the configuration).  read(arg) is called at every
- * scrape, on the event loop, and must be cheap.  name follows Prometheus
+ * scrape, on worker 0's event loop, and must be cheap: with workers = N it
+ * reads another worker's instance while that worker runs, so it may only
+ * load a field or two that the instance updates in place (a count), never
+ * follow pointers the instance may be changing.  The series of every
+ * worker's instance (same name and endpoint) are summed.  name follows Prometheus
  * rules ([a-zA-Z_:][a-zA-Z0-9_:]*; end a counter's name in _total); endpoint
  * becomes the label endpoint="..." (pass ctx->endpoint from init; NULL for
  * none); name, help and endpoint are copied.  Register from init(): the

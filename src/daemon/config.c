@@ -956,6 +956,8 @@ static const struct wsg_cfg_key wsg_top_keys[] = {
     { .name = "listen", .set = set_listen, .where = WSG_IN_TOP, .flags = WSG_REQUIRED },
     { .name = "module_dir", .set = set_string, .where = WSG_IN_TOP,
       WSG_FIELD(struct wsg_config, module_dir) },
+    { .name = "workers", .set = set_int, .where = WSG_IN_TOP,
+      WSG_FIELD(struct wsg_config, workers), .min = 1, .max = WSG_MAX_WORKERS },
     { .name = "user", .set = set_string, .where = WSG_IN_TOP,
       WSG_FIELD(struct wsg_config, user) },
     { .name = "group", .set = set_string, .where = WSG_IN_TOP,
@@ -1166,6 +1168,10 @@ set_endpoints(struct wsg_cfg_parser *p, const config_setting_t *s,
 
 /* ---- loading ---------------------------------------------------------- */
 
+/* Configurations loaded so far: a module tells its instances of one load
+ * from another's by it (wsg_module_ctx.generation). */
+static unsigned long loads;
+
 static struct wsg_config *
 cfg_new(const char *file)
 {
@@ -1174,6 +1180,8 @@ cfg_new(const char *file)
         return NULL;
     config_init(&cfg->lc);
     cfg->refs = 1;
+    cfg->generation = __atomic_add_fetch(&loads, 1, __ATOMIC_RELAXED);
+    cfg->workers = 1;
     cfg->limits = wsg_default_limits;
     cfg->compression = wsg_default_compression;
     cfg->log_level = LOG_INFO;
@@ -1328,7 +1336,7 @@ wsg_cfg_find_endpoint(const struct wsg_config *cfg, const char *path, size_t len
 void
 wsg_cfg_ref(struct wsg_config *cfg)
 {
-    cfg->refs++;
+    __atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED);
 }
 
 static void
@@ -1342,7 +1350,7 @@ free_strings(char **v, size_t n)
 void
 wsg_cfg_free(struct wsg_config *cfg)
 {
-    if (cfg == NULL || --cfg->refs > 0)
+    if (cfg == NULL || __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     for (size_t i = 0; i < cfg->nlisten; i++) {
         struct wsg_listen_cfg *l = &cfg->listen[i];

@@ -20,6 +20,7 @@
 #include "deflate.h"
 
 #define WSG_DEFAULT_CONFIG_PATH SYSCONFDIR "/wsgate/wsgated.conf"
+#define WSG_MAX_WORKERS 64                 /* workers = N: threads, each an event loop */
 
 enum wsg_slow_policy {
     WSG_SLOW_CLOSE,          /* close the slow reader with 1008 */
@@ -122,7 +123,10 @@ enum wsg_log_target {
 };
 
 struct wsg_config {
-    unsigned refs;                      /* the loader's, then one per endpoint */
+    unsigned refs;                      /* the loader's, then one per endpoint (atomic:
+                                         * every worker's endpoints share one) */
+    unsigned long generation;           /* 1 for the first loaded, then one more per load */
+    unsigned workers;                   /* event loops, each a thread (default 1) */
     config_t lc;                        /* kept alive: endpoints point into it */
     char *file;                         /* path, or "(embedded default)" */
     struct wsg_listen_cfg *listen;

@@ -371,10 +371,10 @@ conn_send_admit(struct wsg_conn *c, size_t len)
     size_t pending = wsg_conn_pending(c);
     if (pending > 0 && pending + len > c->lim->output_high_watermark) {
         if (c->lim->slow_policy == WSG_SLOW_DROP) {
-            c->stats->slow_dropped++;
+            WSG_STAT_ADD(c->stats->slow_dropped, 1);
             return WSG_SEND_DROPPED;
         }
-        c->stats->slow_closed++;
+        WSG_STAT_ADD(c->stats->slow_closed, 1);
         log_info("%s: output over %llu bytes, closing slow reader", c->peer,
                  (unsigned long long)c->lim->output_high_watermark);
         wsg_conn_close(c, WSG_CLOSE_POLICY_VIOLATION, "too slow");
@@ -391,8 +391,8 @@ conn_send_queued(struct wsg_conn *c, size_t len)
     c->last_data_ms = now_ms();
     c->report.msgs_out++;
     c->report.bytes_out += len;
-    c->stats->msgs_out++;
-    c->stats->bytes_out += len;
+    WSG_STAT_ADD(c->stats->msgs_out, 1);
+    WSG_STAT_ADD(c->stats->bytes_out, len);
     if (wsg_conn_pending(c) > c->lim->output_high_watermark / 2) {
         c->over_low_mark = true;
         return WSG_SEND_FULL;
@@ -646,8 +646,8 @@ conn_on_data(struct wsg_conn *c, const struct wsg_msg *m)
     }
     c->report.msgs_in++;
     c->report.bytes_in += msg.len;
-    c->stats->msgs_in++;
-    c->stats->bytes_in += msg.len;
+    WSG_STAT_ADD(c->stats->msgs_in, 1);
+    WSG_STAT_ADD(c->stats->bytes_in, msg.len);
     c->ep->mod->on_message(c, &msg, c->ep->state);
     if (m->compressed)
         wsg_deflate_inflate_done(c->pmd);
@@ -662,10 +662,10 @@ conn_rate_ok(struct wsg_conn *c, uint64_t now)
                            now, NULL))
         return true;
     if (c->lim->rate_policy == WSG_RATE_DROP) {
-        c->stats->rate_dropped++;
+        WSG_STAT_ADD(c->stats->rate_dropped, 1);
         return false;
     }
-    c->stats->rate_closed++;
+    WSG_STAT_ADD(c->stats->rate_closed, 1);
     log_info("%s: over %g messages per second, closing", c->peer,
              c->lim->messages_per_second);
     wsg_conn_close(c, WSG_CLOSE_POLICY_VIOLATION, "message rate limit");

@@ -28,22 +28,23 @@ log_init(int level, bool use_syslog)
     log_level = level;
 }
 
+/* Set by the main thread on a reload, read by every worker. */
 void
 log_set_level(int level)
 {
-    log_level = level;
+    __atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 bool
 log_enabled(int level)
 {
-    return level <= log_level;
+    return level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 static void __attribute__((format(printf, 2, 0)))
 log_vwrite(int level, const char *fmt, va_list ap)
 {
-    if (level > log_level)
+    if (!log_enabled(level))
         return;
     if (log_syslog) {
         vsyslog(level, fmt, ap);

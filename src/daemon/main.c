@@ -20,6 +20,7 @@
 #include "notify.h"
 #include "privileges.h"
 #include "server.h"
+#include "worker.h"
 
 static void
 usage(FILE *f)
@@ -97,21 +98,19 @@ raise_fd_limit(const struct wsg_config *cfg)
                  cfg->limits.max_connections);
 }
 
-/* What a running daemon has: the source of its configuration, and the
- * configuration and endpoints in force (a reload replaces both). */
+/* What a running daemon has: the source of its configuration and its
+ * workers (each with the configuration and endpoints in force on it). */
 struct daemon {
     const char *path;                 /* -c, or NULL */
     bool debug;
-    struct event_base *base;
-    struct wsg_server *srv;
-    struct wsg_config *cfg;
-    struct wsg_endpoint **eps;
+    struct wsg_worker *workers;       /* [0] runs on this thread */
+    unsigned nworkers;
 };
 
 static void
 apply_log_settings(const struct daemon *d)
 {
-    log_set_level(d->debug ? LOG_DEBUG : d->cfg->log_level);
+    log_set_level(d->debug ? LOG_DEBUG : d->workers[0].cfg->log_level);
 }
 
 static bool
@@ -130,37 +129,34 @@ same_listeners(const struct wsg_config *a, const struct wsg_config *b)
 
 /* SIGHUP: new endpoints, limits and module options for new connections;
  * running connections keep what they have.  A configuration that does not
- * load, or whose modules refuse it, changes nothing. */
+ * load, or whose modules refuse it, changes nothing.  Worker 0 tries it
+ * first; the others follow only if it took it. */
 static void
 reload(struct daemon *d)
 {
     wsg_notify("RELOADING=1");
+    struct wsg_worker *w0 = &d->workers[0];
     char err[1024];
     struct wsg_config *cfg = load_config(d->path, err, sizeof(err));
-    struct wsg_endpoint **eps = NULL;
-    if (cfg != NULL)
-        eps = wsg_endpoints_create(cfg, d->base, d->eps, d->cfg->nendpoints, err,
-                                   sizeof(err));
-    if (eps != NULL && wsg_server_reconfigure(d->srv, cfg, eps, err, sizeof(err)) != 0) {
-        wsg_endpoints_release(eps, cfg->nendpoints);
-        eps = NULL;
-    }
-    if (eps == NULL) {
+    bool listeners_kept = cfg == NULL || same_listeners(w0->cfg, cfg);
+    if (cfg == NULL || wsg_worker_reconfigure(w0, cfg, err, sizeof(err)) != 0) {
         log_err("reload failed, keeping the running configuration: %s", err);
-        wsg_metrics_reloaded(d->srv->metrics, false);
+        wsg_metrics_reloaded(w0->srv->metrics, false);
         wsg_cfg_free(cfg);
         wsg_notify("READY=1");
         return;
     }
-    wsg_metrics_reloaded(d->srv->metrics, true);
-    if (!same_listeners(d->cfg, cfg))
+    for (unsigned i = 1; i < d->nworkers; i++)
+        wsg_worker_post_reload(&d->workers[i], cfg);
+    wsg_metrics_reloaded(w0->srv->metrics, true);
+    if (!listeners_kept)
         log_warn("reload: changes to listen take effect at the next restart");
-    wsg_endpoints_release(d->eps, d->cfg->nendpoints);
-    wsg_cfg_free(d->cfg);
-    d->cfg = cfg;
-    d->eps = eps;
+    if (cfg->workers != d->nworkers)
+        log_warn("reload: workers = %u takes effect at the next restart (%u running)",
+                 cfg->workers, d->nworkers);
+    wsg_cfg_free(cfg);                /* the workers hold it now */
     apply_log_settings(d);
-    log_notice("reloaded configuration %s", cfg->file);
+    log_notice("reloaded configuration %s", w0->cfg->file);
     wsg_notify("READY=1");
 }
 
@@ -175,39 +171,83 @@ on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if (sig == SIGUSR1) {
-        wsg_server_reopen_logs(d->srv);
+        wsg_server_reopen_logs(d->workers[0].srv);
+        for (unsigned i = 1; i < d->nworkers; i++)
+            wsg_worker_post_reopen(&d->workers[i]);
         return;
     }
     wsg_notify("STOPPING=1");
-    wsg_server_stop(d->srv);
+    wsg_server_stop(d->workers[0].srv);
+    for (unsigned i = 1; i < d->nworkers; i++)
+        wsg_worker_post_stop(&d->workers[i]);
+}
+
+/* Stop and wait for the workers that were started. */
+static void
+stop_workers(struct daemon *d)
+{
+    for (unsigned i = 1; i < d->nworkers; i++)
+        wsg_worker_post_stop(&d->workers[i]);
+    for (unsigned i = 1; i < d->nworkers; i++)
+        wsg_worker_join(&d->workers[i]);
+}
+
+/* Worker 0's front end here, then the other workers' threads, each
+ * serving before the next starts (worker 0 binds first: see server.c). */
+static int
+start_workers(struct daemon *d, char *err, size_t errlen)
+{
+    struct wsg_worker *w0 = &d->workers[0];
+    if (wsg_worker_serve(w0, err, errlen) != 0)
+        return -1;
+    for (unsigned i = 1; i < d->nworkers; i++) {
+        struct wsg_worker *w = &d->workers[i];
+        *w = (struct wsg_worker){
+            .id = {.index = i, .count = d->nworkers},
+            .admission = w0->admission, .cfg = w0->cfg,
+        };
+        if (wsg_worker_start(w, err, errlen) != 0) {
+            stop_workers(d);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int
 run(struct daemon *d)
 {
-    raise_fd_limit(d->cfg);
+    struct wsg_worker *w0 = &d->workers[0];
+    raise_fd_limit(w0->cfg);
     char err[1024];
-    d->srv = wsg_server_new(d->base, d->cfg, d->eps, err, sizeof(err));
-    if (d->srv == NULL) {
+    if ((w0->admission = wsg_admission_new(w0->cfg->limits.max_tracked_addresses)) == NULL) {
+        log_err("out of memory");
+        return 1;
+    }
+    if (start_workers(d, err, sizeof(err)) != 0) {
         log_err("%s", err);
         return 1;
     }
-    if (wsg_drop_privileges(d->cfg, err, sizeof(err)) != 0) {
+    if (wsg_drop_privileges(w0->cfg, err, sizeof(err)) != 0) {
         log_err("%s", err);
-        wsg_server_free(d->srv);
+        stop_workers(d);
         return 1;
     }
     const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
     struct event *ev[4];
     for (size_t i = 0; i < 4; i++) {
-        ev[i] = evsignal_new(d->base, sigs[i], on_signal, d);
+        ev[i] = evsignal_new(w0->id.base, sigs[i], on_signal, d);
         if (ev[i] == NULL || evsignal_add(ev[i], NULL) != 0)
             fatal("cannot install signal handlers");
     }
 
-    log_notice("wsgated %s started, configuration %s", PACKAGE_VERSION, d->cfg->file);
+    if (d->nworkers > 1)
+        log_notice("wsgated %s started, configuration %s, %u workers", PACKAGE_VERSION,
+                   w0->cfg->file, d->nworkers);
+    else
+        log_notice("wsgated %s started, configuration %s", PACKAGE_VERSION, w0->cfg->file);
     wsg_notify("READY=1");
-    event_base_dispatch(d->base);
+    event_base_dispatch(w0->id.base);
 
     /* Freeing the signal events restores the default actions: a second
      * SIGTERM now would kill a daemon that is only tidying up.  Block them
@@ -217,7 +257,7 @@ run(struct daemon *d)
     for (size_t i = 0; i < 4; i++)
         sigaddset(&block, sigs[i]);
     sigprocmask(SIG_BLOCK, &block, NULL);
-    wsg_server_free(d->srv);
+    stop_workers(d);
     for (size_t i = 0; i < 4; i++)
         event_free(ev[i]);
     log_notice("stopped");
@@ -281,11 +321,15 @@ main(int argc, char **argv)
              !test_only && cfg->log_target == WSG_LOG_SYSLOG);
 
     struct event_base *base = event_base_new();
-    if (base == NULL)
+    struct wsg_worker *workers = calloc(cfg->workers, sizeof(*workers));
+    if (base == NULL || workers == NULL)
         fatal("cannot create the event loop");
-    struct wsg_endpoint **eps = wsg_endpoints_create(cfg, base, NULL, 0, err, sizeof(err));
+    struct wsg_worker *w0 = &workers[0];
+    w0->id = (struct wsg_worker_id){.base = base, .index = 0, .count = cfg->workers};
+    w0->cfg = cfg;
+    w0->eps = wsg_endpoints_create(cfg, &w0->id, NULL, 0, err, sizeof(err));
     int status;
-    if (eps == NULL) {
+    if (w0->eps == NULL) {
         fprintf(stderr, "wsgated: %s\n", err);
         status = 1;
     } else if (test_only) {
@@ -293,13 +337,14 @@ main(int argc, char **argv)
                "wsgated: configuration file %s test is successful\n", cfg->file, cfg->file);
         status = 0;
     } else {
-        d = (struct daemon){.path = path, .debug = debug, .base = base, .cfg = cfg, .eps = eps};
+        d = (struct daemon){.path = path, .debug = debug, .workers = workers,
+                            .nworkers = cfg->workers};
         status = run(&d);
-        cfg = d.cfg;
-        eps = d.eps;
     }
-    wsg_endpoints_release(eps, cfg->nendpoints);
-    wsg_cfg_free(cfg);
+    struct wsg_admission *admission = w0->admission;
+    wsg_worker_release(w0);
+    wsg_admission_free(admission);    /* after every front end that used it */
+    free(workers);
     event_base_free(base);
     libevent_global_shutdown();
     return status;

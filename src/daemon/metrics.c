@@ -9,10 +9,18 @@
  *      read through their callbacks;
  *   3. process figures, read from /proc at scrape time.
  * Nothing here runs per message: the hot path only adds to the structs.
+ *
+ * With workers = N each worker counts in its own struct wsg_metrics; a
+ * scrape (served by worker 0) sums every worker's counters.  It reads them
+ * while their workers run, without a lock on the hot path: aligned 64-bit
+ * loads do not tear, and a scrape a few increments behind is still true.
+ * What does change shape (the lists of endpoints and of registered
+ * metrics) changes under metrics_lock, which a scrape holds.
  */
 #include "metrics.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +37,7 @@
 #include "wsgate/module.h"
 
 struct wsg_metrics {
+    struct wsg_metrics *next;           /* in all_metrics */
     struct event_base *base;
     struct wsg_ep_stats *eps;
     struct evhttp *http;                /* NULL: not serving */
@@ -49,10 +58,15 @@ struct wsg_metric {
     char *name, *help, *endpoint;       /* endpoint NULL: no label */
 };
 
-/* Process-wide like the loaded modules (module.c): a module registers from
- * init(), with no handle on the daemon. */
+/* Every worker's counters, and the registered metrics: process-wide like
+ * the loaded modules (module.c), since a module registers from init() with
+ * no handle on the daemon. */
+static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wsg_metrics *all_metrics;
 static struct wsg_metric *registered;
-static const void *current_owner;
+static _Thread_local const void *current_owner;
+
+static void metric_unlink(struct wsg_metric *m);
 
 void
 wsg_metrics_owner(const void *owner)
@@ -63,13 +77,15 @@ wsg_metrics_owner(const void *owner)
 void
 wsg_metrics_drop_owner(const void *owner)
 {
+    pthread_mutex_lock(&metrics_lock);
     struct wsg_metric *m = registered;
     while (m != NULL) {
         struct wsg_metric *next = m->next;
         if (m->owner == owner)
-            wsg_metric_unregister(m);
+            metric_unlink(m);
         m = next;
     }
+    pthread_mutex_unlock(&metrics_lock);
 }
 
 static bool
@@ -118,16 +134,16 @@ wsg_metric_register(const char *name, const char *help, enum wsg_metric_type typ
     m->read = read;
     m->arg = arg;
     m->owner = current_owner;
+    pthread_mutex_lock(&metrics_lock);
     m->next = registered;
     registered = m;
+    pthread_mutex_unlock(&metrics_lock);
     return m;
 }
 
-void
-wsg_metric_unregister(struct wsg_metric *m)
+static void
+metric_unlink(struct wsg_metric *m)
 {
-    if (m == NULL)
-        return;
     for (struct wsg_metric **p = &registered; *p != NULL; p = &(*p)->next) {
         if (*p == m) {
             *p = m->next;
@@ -135,6 +151,16 @@ wsg_metric_unregister(struct wsg_metric *m)
         }
     }
     metric_free(m);
+}
+
+void
+wsg_metric_unregister(struct wsg_metric *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&metrics_lock);
+    metric_unlink(m);
+    pthread_mutex_unlock(&metrics_lock);
 }
 
 /* ---- counting ---------------------------------------------------------- */
@@ -170,9 +196,9 @@ wsg_stats_handshake(struct wsg_ep_stats *st, uint64_t us)
     while (i < WSG_METRICS_HS_BUCKETS && us > hs_bounds_us[i])
         i++;
     if (i < WSG_METRICS_HS_BUCKETS)
-        st->hs_buckets[i]++;
-    st->hs_count++;
-    st->hs_sum_us += us;
+        WSG_STAT_ADD(st->hs_buckets[i], 1);
+    WSG_STAT_ADD(st->hs_count, 1);
+    WSG_STAT_ADD(st->hs_sum_us, us);
 }
 
 void
@@ -180,7 +206,7 @@ wsg_stats_closed(struct wsg_ep_stats *st, uint16_t code, enum wsg_closer by)
 {
     size_t i = code >= 1000 && code <= 1015 ? (size_t)(code - 1000)
                                             : WSG_METRICS_CLOSE_CODES - 1;
-    st->closes[by][i]++;
+    WSG_STAT_ADD(st->closes[by][i], 1);
 }
 
 struct wsg_ep_stats *
@@ -196,10 +222,12 @@ wsg_metrics_endpoint(struct wsg_metrics *m, const char *path)
         return NULL;
     memcpy(st->path, path, len);
     /* Appended: the exposition lists endpoints in configuration order. */
+    pthread_mutex_lock(&metrics_lock);
     struct wsg_ep_stats **tail = &m->eps;
     while (*tail != NULL)
         tail = &(*tail)->next;
     *tail = st;
+    pthread_mutex_unlock(&metrics_lock);
     return st;
 }
 
@@ -459,8 +487,96 @@ render_process(struct wsg_metrics *m, struct evbuffer *b)
                         (unsigned long long)m->reloads_failed);
 }
 
+static void render_all(struct wsg_metrics *m, struct evbuffer *b);
+
+/* The counters, from open to hs_sum_us, are uint64_t one after another. */
+#define EP_COUNTERS_FROM EP_FIELD(open)
+#define EP_COUNTERS_END EP_FIELD(path)
+
+static void
+ep_add(struct wsg_ep_stats *sum, const struct wsg_ep_stats *st)
+{
+    for (size_t off = EP_COUNTERS_FROM; off + sizeof(uint64_t) <= EP_COUNTERS_END;
+         off += sizeof(uint64_t)) {
+        uint64_t a, v = __atomic_load_n((const uint64_t *)(const void *)
+                                        ((const char *)st + off), __ATOMIC_RELAXED);
+        memcpy(&a, (char *)sum + off, sizeof(a));
+        a += v;
+        memcpy((char *)sum + off, &a, sizeof(a));
+    }
+}
+
+static void
+ep_list_free(struct wsg_ep_stats *st)
+{
+    while (st != NULL) {
+        struct wsg_ep_stats *next = st->next;
+        free(st);
+        st = next;
+    }
+}
+
+/* Every worker's counters summed, per path, into total->eps (the caller
+ * frees them with ep_list_free), and the reload counts.  -1 when out of
+ * memory. */
+static int
+sum_workers(struct wsg_metrics *total)
+{
+    struct wsg_ep_stats **tail = &total->eps;
+    for (struct wsg_metrics *w = all_metrics; w != NULL; w = w->next) {
+        total->reloads_ok += w->reloads_ok;
+        total->reloads_failed += w->reloads_failed;
+        for (const struct wsg_ep_stats *st = w->eps; st != NULL; st = st->next) {
+            struct wsg_ep_stats *sum = total->eps;
+            while (sum != NULL && strcmp(sum->path, st->path) != 0)
+                sum = sum->next;
+            if (sum == NULL) {
+                size_t len = strlen(st->path) + 1;
+                if ((sum = calloc(1, sizeof(*sum) + len)) == NULL)
+                    return -1;
+                memcpy(sum->path, st->path, len);
+                *tail = sum;
+                tail = &sum->next;
+            }
+            ep_add(sum, st);
+        }
+    }
+    return 0;
+}
+
+/* How evenly SO_REUSEPORT spread the connections: each worker's own. */
+static void
+render_workers(struct evbuffer *b)
+{
+    family(b, "wsgate_worker_connections_open", "gauge",
+           "WebSocket connections open now on each worker (event loop)");
+    unsigned i = 0;
+    for (const struct wsg_metrics *w = all_metrics; w != NULL; w = w->next, i++) {
+        uint64_t open = 0;
+        for (const struct wsg_ep_stats *st = w->eps; st != NULL; st = st->next)
+            open += __atomic_load_n(&st->open, __ATOMIC_RELAXED);
+        evbuffer_add_printf(b, "wsgate_worker_connections_open{worker=\"%u\"} %llu\n", i,
+                            (unsigned long long)open);
+    }
+}
+
 int
-wsg_metrics_render(struct wsg_metrics *m, struct evbuffer *b)
+wsg_metrics_render(struct wsg_metrics *self, struct evbuffer *b)
+{
+    struct wsg_metrics total = {.start_time = self->start_time};
+    pthread_mutex_lock(&metrics_lock);
+    int rc = sum_workers(&total);
+    if (rc == 0) {
+        render_all(&total, b);
+        render_workers(b);
+    }
+    pthread_mutex_unlock(&metrics_lock);
+    ep_list_free(total.eps);
+    return rc;
+}
+
+static void
+render_all(struct wsg_metrics *m, struct evbuffer *b)
 {
     for (size_t f = 0; f < sizeof(ep_families) / sizeof(ep_families[0]); f++) {
         const struct ep_family *fam = &ep_families[f];
@@ -475,7 +591,6 @@ wsg_metrics_render(struct wsg_metrics *m, struct evbuffer *b)
     render_histogram(m, b);
     render_registered(b);
     render_process(m, b);
-    return 0;
 }
 
 /* ---- the listener ------------------------------------------------------ */
@@ -496,8 +611,9 @@ metrics_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
         evbuffer_add_printf(body, "metrics are at /metrics\n");
         evhttp_send_reply(req, 404, "Not Found", body);
+    } else if (wsg_metrics_render(m, body) != 0) {
+        evhttp_send_error(req, 503, "out of memory");
     } else {
-        wsg_metrics_render(m, body);
         evhttp_add_header(out, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
         evhttp_send_reply(req, 200, "OK", body);
     }
@@ -569,6 +685,12 @@ wsg_metrics_new(struct event_base *base)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     m->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    pthread_mutex_lock(&metrics_lock);
+    struct wsg_metrics **tail = &all_metrics;   /* worker 0's first */
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = m;
+    pthread_mutex_unlock(&metrics_lock);
     return m;
 }
 
@@ -578,10 +700,14 @@ wsg_metrics_free(struct wsg_metrics *m)
     if (m == NULL)
         return;
     metrics_stop(m);
-    while (m->eps != NULL) {
-        struct wsg_ep_stats *st = m->eps;
-        m->eps = st->next;
-        free(st);
+    pthread_mutex_lock(&metrics_lock);
+    for (struct wsg_metrics **p = &all_metrics; *p != NULL; p = &(*p)->next) {
+        if (*p == m) {
+            *p = m->next;
+            break;
+        }
     }
+    pthread_mutex_unlock(&metrics_lock);
+    ep_list_free(m->eps);
     free(m);
 }

@@ -60,6 +60,13 @@ struct wsg_ep_stats {
     char path[];
 };
 
+/* Counting: each counter has one writer (the worker that owns it) and is
+ * read by a scrape on worker 0's thread.  A relaxed atomic store of the
+ * new value compiles to the same add as x += n, and makes that read
+ * well-defined.  x is evaluated twice. */
+#define WSG_STAT_ADD(x, n) __atomic_store_n(&(x), (x) + (n), __ATOMIC_RELAXED)
+#define WSG_STAT_SUB(x, n) __atomic_store_n(&(x), (x) - (n), __ATOMIC_RELAXED)
+
 struct wsg_metrics;
 
 struct wsg_metrics *wsg_metrics_new(struct event_base *base);

@@ -4,13 +4,15 @@
  *
  * Loaded modules live in one small list keyed by name; each is dlclose()d
  * when its last endpoint goes.  dlopen() is process-wide state anyway, so
- * the list is too.
+ * the list is too, under a lock (workers load and unload from their own
+ * threads); everything else here belongs to one worker.
  */
 #include "module.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +31,13 @@ struct wsg_loaded_module {
 };
 
 static struct wsg_loaded_module *loaded;
+/* Workers create and end instances on their own threads. */
+static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The endpoints in force, for wsg_room_members(): the last set created
- * (the daemon installs every set it creates), until released. */
-static struct wsg_endpoint **live_eps;
-static size_t live_n;
+/* The endpoints in force on this thread's worker, for wsg_room_members():
+ * the last set it created, until released. */
+static _Thread_local struct wsg_endpoint **live_eps;
+static _Thread_local size_t live_n;
 
 static bool
 running_from_build_tree(void)
@@ -59,7 +63,7 @@ wsg_module_dir(const struct wsg_config *cfg)
 }
 
 static struct wsg_loaded_module *
-module_load(const char *dir, const char *name, char *err, size_t errlen)
+module_load_locked(const char *dir, const char *name, char *err, size_t errlen)
 {
     for (struct wsg_loaded_module *lm = loaded; lm != NULL; lm = lm->next) {
         if (strcmp(lm->name, name) == 0) {
@@ -122,11 +126,23 @@ module_load(const char *dir, const char *name, char *err, size_t errlen)
     return lm;
 }
 
+static struct wsg_loaded_module *
+module_load(const char *dir, const char *name, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&loaded_lock);
+    struct wsg_loaded_module *lm = module_load_locked(dir, name, err, errlen);
+    pthread_mutex_unlock(&loaded_lock);
+    return lm;
+}
+
 static void
 module_unref(struct wsg_loaded_module *lm)
 {
-    if (--lm->refs > 0)
+    pthread_mutex_lock(&loaded_lock);
+    if (--lm->refs > 0) {
+        pthread_mutex_unlock(&loaded_lock);
         return;
+    }
     for (struct wsg_loaded_module **p = &loaded; *p != NULL; p = &(*p)->next) {
         if (*p == lm) {
             *p = lm->next;
@@ -135,6 +151,7 @@ module_unref(struct wsg_loaded_module *lm)
     }
     log_debug("unloading module %s", lm->name);
     dlclose(lm->dl);
+    pthread_mutex_unlock(&loaded_lock);
     free(lm->name);
     free(lm->path);
     free(lm);
@@ -160,7 +177,7 @@ instance_unref(struct wsg_instance *inst)
 
 static struct wsg_instance *
 instance_create(struct wsg_config *cfg, const struct wsg_endpoint_cfg *ecfg,
-                struct event_base *base, char *err, size_t errlen)
+                const struct wsg_worker_id *w, char *err, size_t errlen)
 {
     char why[512];
     struct wsg_loaded_module *lm = module_load(wsg_module_dir(cfg), ecfg->module,
@@ -179,7 +196,8 @@ instance_create(struct wsg_config *cfg, const struct wsg_endpoint_cfg *ecfg,
     inst->refs = 1;
     if (lm->mod->init != NULL) {
         struct wsg_module_ctx ctx = {
-            .endpoint = ecfg->path, .base = base, .config_file = cfg->file,
+            .endpoint = ecfg->path, .base = w->base, .config_file = cfg->file,
+            .worker = w->index, .workers = w->count, .generation = cfg->generation,
         };
         why[0] = '\0';
         wsg_metrics_owner(inst);
@@ -247,7 +265,7 @@ keep_running_instance(struct wsg_instance **inst, const struct wsg_endpoint_cfg 
 }
 
 struct wsg_endpoint **
-wsg_endpoints_create(struct wsg_config *cfg, struct event_base *base,
+wsg_endpoints_create(struct wsg_config *cfg, const struct wsg_worker_id *w,
                      struct wsg_endpoint **old, size_t nold, char *err, size_t errlen)
 {
     size_t n = cfg->nendpoints;
@@ -261,7 +279,7 @@ wsg_endpoints_create(struct wsg_config *cfg, struct event_base *base,
     }
     size_t made = 0;
     for (; made < n; made++) {
-        insts[made] = instance_create(cfg, &cfg->endpoints[made], base, err, errlen);
+        insts[made] = instance_create(cfg, &cfg->endpoints[made], w, err, errlen);
         if (insts[made] == NULL)
             goto fail;
     }

@@ -19,6 +19,13 @@
 #include "wsgate/module.h"
 
 struct wsg_ep_stats;
+
+/* Which worker (workers = N) endpoints are made for, on whose loop. */
+struct wsg_worker_id {
+    struct event_base *base;
+    unsigned index;                      /* 0 .. count - 1 */
+    unsigned count;
+};
 struct wsg_loaded_module;
 struct wsg_instance;
 
@@ -29,7 +36,6 @@ struct wsg_endpoint {
     const struct wsg_module *mod;        /* the instance's, for short calls */
     void *state;                         /* the instance's, from mod->init */
     unsigned refs;
-    unsigned connections;                /* open connections, for max_connections */
     struct wsg_ep_stats *stats;          /* the path's counters (metrics.h); set by server.c */
 };
 
@@ -44,7 +50,7 @@ const char *wsg_module_dir(const struct wsg_config *cfg);
  * cfg->nendpoints endpoints, each holding one reference, or NULL with
  * "file:line: message" in err. */
 struct wsg_endpoint **wsg_endpoints_create(struct wsg_config *cfg,
-                                           struct event_base *base,
+                                           const struct wsg_worker_id *w,
                                            struct wsg_endpoint **old, size_t nold,
                                            char *err, size_t errlen);
 

@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,7 +50,7 @@ struct wsg_listener {
 /* evhttp_bind_listener() makes evhttp's argument the listener's, and the
  * error callback gets that argument, not ours: find our listener from the
  * evconnlistener instead.  A handful of entries, touched only on errors. */
-static struct wsg_listener *listeners_by_lev;
+static _Thread_local struct wsg_listener *listeners_by_lev;   /* this worker's */
 
 static struct wsg_listener *
 listener_of(const struct evconnlistener *lev)
@@ -231,6 +233,24 @@ server_http_new(struct wsg_server *srv)
     return http;
 }
 
+/* 0 if a plain socket can bind ai's address (and so no one listens
+ * there), else the errno of the bind. */
+static int
+port_in_use(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    int one = 1, rc = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        rc = errno;
+    close(fd);
+    return rc;
+}
+
 static int
 server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
               struct wsg_listener *wl, char *err, size_t errlen)
@@ -265,10 +285,21 @@ server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
     unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
     if (ai->ai_family == AF_INET6)
         flags |= LEV_OPT_BIND_IPV6ONLY;
-    struct evconnlistener *lev = evconnlistener_new_bind(srv->base, NULL, NULL, flags,
-                                                         l->backlog, ai->ai_addr,
-                                                         (int)ai->ai_addrlen);
-    int saved = errno;
+    /* Every worker listens on the port itself and the kernel spreads the
+     * connections.  SO_REUSEPORT would let a second wsgated (same user)
+     * share the port too, so the first worker binds a plain socket first:
+     * a port already in use is an error, as with one worker. */
+    int saved = 0;
+    if (srv->workers > 1) {
+        flags |= LEV_OPT_REUSEABLE_PORT;
+        if (srv->worker == 0)
+            saved = port_in_use(ai);
+    }
+    struct evconnlistener *lev = saved != 0 ? NULL
+        : evconnlistener_new_bind(srv->base, NULL, NULL, flags, l->backlog,
+                                  ai->ai_addr, (int)ai->ai_addrlen);
+    if (saved == 0)
+        saved = errno;
     bool v6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
     if (lev == NULL) {
@@ -291,7 +322,9 @@ server_listen(struct wsg_server *srv, const struct wsg_listen_cfg *l,
     snprintf(wl->name, sizeof(wl->name), "%s%s%s:%u", v6 ? "[" : "", l->address,
              v6 ? "]" : "", l->port);
     snprintf(wl->tls.name, sizeof(wl->tls.name), "%s", wl->name);
-    log_notice("listening on %s://%s", l->tls != NULL ? "wss" : "ws", wl->name);
+    if (srv->worker == 0)
+        log_notice("listening on %s://%s%s", l->tls != NULL ? "wss" : "ws", wl->name,
+                   srv->workers > 1 ? " (every worker)" : "");
     return 0;
 }
 
@@ -310,10 +343,14 @@ server_attach_stats(struct wsg_server *srv, const struct wsg_config *cfg,
     return 0;
 }
 
-static double
-server_per_ip_size(void *arg)
+/* Worker 0 serves /metrics for every worker. */
+static int
+server_metrics_listen(struct wsg_server *srv, const struct wsg_config *cfg, char *err,
+                      size_t errlen)
 {
-    return (double)wsg_ipcount_size(arg);
+    if (srv->worker != 0)
+        return 0;
+    return wsg_metrics_listen(srv->metrics, cfg->metrics, cfg->file, err, errlen);
 }
 
 /* The access log as cfg says, reusing the open one if the target is the
@@ -336,7 +373,8 @@ server_open_access_log(struct wsg_server *srv, const struct wsg_config *cfg,
 
 struct wsg_server *
 wsg_server_new(struct event_base *base, struct wsg_config *cfg,
-               struct wsg_endpoint **eps, char *err, size_t errlen)
+               struct wsg_endpoint **eps, const struct wsg_server_shared *sh,
+               char *err, size_t errlen)
 {
     struct wsg_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
@@ -351,25 +389,22 @@ wsg_server_new(struct event_base *base, struct wsg_config *cfg,
     if (srv->null_fd < 0)
         log_warn("cannot open /dev/null (%s): upgraded connections stay with evhttp",
                  strerror(errno));
-    srv->per_ip = wsg_ipcount_new(cfg->limits.max_tracked_addresses);
+    srv->admission = sh->admission;
+    srv->worker = sh->worker;
+    srv->workers = sh->workers;
     srv->deadlines = wsg_deadlines_new(base);
     srv->flusher = wsg_flusher_new(base);
     srv->metrics = wsg_metrics_new(base);
     srv->listeners = calloc(cfg->nlisten, sizeof(*srv->listeners));
-    if (srv->per_ip == NULL || srv->deadlines == NULL || srv->flusher == NULL
+    if (srv->deadlines == NULL || srv->flusher == NULL
         || srv->listeners == NULL || srv->metrics == NULL) {
         snprintf(err, errlen, "out of memory");
         wsg_server_free(srv);
         return NULL;
     }
-    srv->per_ip_size = wsg_metric_register(
-        "wsgate_tracked_addresses", "Client addresses in the per-address table "
-        "(connection counts and rate limits), bounded by max_tracked_addresses "
-        "plus the addresses with connections open", WSG_METRIC_GAUGE, NULL,
-        server_per_ip_size, srv->per_ip);
     if (server_attach_stats(srv, cfg, eps, err, errlen) != 0
         || server_open_access_log(srv, cfg, err, errlen) != 0
-        || wsg_metrics_listen(srv->metrics, cfg->metrics, cfg->file, err, errlen) != 0) {
+        || server_metrics_listen(srv, cfg, err, errlen) != 0) {
         wsg_server_free(srv);
         return NULL;
     }
@@ -428,7 +463,7 @@ wsg_server_reconfigure(struct wsg_server *srv, struct wsg_config *cfg,
     char why[512];
     if (server_open_access_log(srv, cfg, why, sizeof(why)) != 0)
         log_err("reload: keeping the current access log: %s", why);
-    if (wsg_metrics_listen(srv->metrics, cfg->metrics, cfg->file, why, sizeof(why)) != 0)
+    if (server_metrics_listen(srv, cfg, why, sizeof(why)) != 0)
         log_err("reload: metrics listener: %s", why);
     return 0;
 }
@@ -473,7 +508,10 @@ wsg_server_stop(struct wsg_server *srv)
         return;
     srv->stopping = true;
     server_close_listeners(srv);
-    log_notice("stopping: closing %u connections", srv->nsessions);
+    if (srv->workers > 1)
+        log_notice("worker %u stopping: closing %u connections", srv->worker, srv->nsessions);
+    else
+        log_notice("stopping: closing %u connections", srv->nsessions);
     if (srv->nsessions == 0) {
         event_base_loopexit(srv->base, NULL);
         return;
@@ -515,8 +553,6 @@ wsg_server_free(struct wsg_server *srv)
     if (srv->stop_timer != NULL)
         event_free(srv->stop_timer);
     free(srv->listeners);
-    wsg_metric_unregister(srv->per_ip_size);
-    wsg_ipcount_free(srv->per_ip);
     if (srv->null_fd >= 0)
         close(srv->null_fd);
     wsg_metrics_free(srv->metrics);

@@ -11,7 +11,7 @@
 #include "accesslog.h"
 #include "config.h"
 #include "deadline.h"
-#include "ipcount.h"
+#include "admission.h"
 #include "metrics.h"
 #include "module.h"
 
@@ -31,8 +31,8 @@ struct wsg_server {
     struct wsg_endpoint **eps;          /* one per cfg->endpoints[i] */
     struct wsg_session_list sessions;   /* upgraded connections */
     unsigned nsessions;
-    struct wsg_ipcount *per_ip;         /* connections and rate per client address */
-    struct wsg_metric *per_ip_size;     /* its size on /metrics */
+    struct wsg_admission *admission;    /* the limits, shared by every worker */
+    unsigned worker, workers;           /* this front end is worker `worker` of `workers` */
     struct wsg_metrics *metrics;
     struct wsg_accesslog *access;       /* NULL: no access log */
     struct wsg_deadlines *deadlines;    /* connections still in the HTTP stage */
@@ -42,9 +42,19 @@ struct wsg_server {
     struct event *stop_timer;
 };
 
+/* What a worker's front end shares with the other workers' (workers = N):
+ * each listens on every listen entry (SO_REUSEPORT when N > 1); worker 0
+ * also serves /metrics for all. */
+struct wsg_server_shared {
+    struct wsg_admission *admission;
+    unsigned worker, workers;
+};
+
 /* Bind every listener and start serving; NULL with a message in err. */
 struct wsg_server *wsg_server_new(struct event_base *base, struct wsg_config *cfg,
-                                  struct wsg_endpoint **eps, char *err, size_t errlen);
+                                  struct wsg_endpoint **eps,
+                                  const struct wsg_server_shared *sh,
+                                  char *err, size_t errlen);
 
 /* A reload: new connections get the new configuration and endpoints (the
  * caller keeps them alive); listeners stay as they are, the metrics

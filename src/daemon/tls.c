@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -114,6 +115,16 @@ struct sni_certs {
 };
 
 static int sni_index = -1;
+static pthread_once_t sni_index_once = PTHREAD_ONCE_INIT;   /* workers load at once */
+
+static void sni_certs_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                           long argl, void *argp);
+
+static void
+sni_index_init(void)
+{
+    sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sni_certs_free);
+}
 
 static void
 sni_certs_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
@@ -195,8 +206,7 @@ add_sni_certificates(SSL_CTX *ctx, const char *config_file, const struct wsg_tls
 {
     if (cfg->nsni == 0)
         return 0;
-    if (sni_index < 0)
-        sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sni_certs_free);
+    pthread_once(&sni_index_once, sni_index_init);
     struct sni_certs *certs = calloc(1, sizeof(*certs) + cfg->nsni * sizeof(SSL_CTX *));
     if (sni_index < 0 || certs == NULL) {
         free(certs);

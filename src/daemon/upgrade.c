@@ -101,7 +101,7 @@ refuse(const struct handshake *h, int status, enum wsg_reject reason, const char
     struct evhttp_request *req = h->req;
     const char *target = evhttp_request_get_uri(req);
     log_info("%s: refused handshake for %s: %d %s", h->peer, target, status, why);
-    h->ep->stats->rejected[reason]++;
+    WSG_STAT_ADD(h->ep->stats->rejected[reason], 1);
     if (h->srv->access != NULL) {
         struct wsg_logline ln;
         wsg_logline_start(&ln, "rejected");
@@ -198,9 +198,8 @@ session_release(struct wsg_session *s)
     struct wsg_server *srv = s->srv;
     TAILQ_REMOVE(&srv->sessions, s, link);
     srv->nsessions--;
-    s->ep->connections--;
-    s->ep->stats->open--;
-    wsg_ipcount_remove(srv->per_ip, s->addr, &srv->cfg->limits);
+    WSG_STAT_SUB(s->ep->stats->open, 1);
+    wsg_admission_leave(srv->admission, &srv->cfg->limits, s->ep->cfg->path, s->addr);
     wsg_endpoint_unref(s->ep);
     if (s->evcon != NULL) {
         session_close_notify(s);
@@ -412,16 +411,6 @@ check_request(struct evhttp_request *req, struct wsg_hs_info *info,
                                 hdrs, *nhdrs, info);
 }
 
-static enum wsg_admit
-admit(struct wsg_server *srv, struct wsg_endpoint *ep, const char *addr, uint64_t *retry_ms)
-{
-    const struct wsg_limits *glim = &srv->cfg->limits;
-    unsigned ep_max = ep->cfg->limits.max_connections;
-    if ((glim->max_connections > 0 && srv->nsessions >= glim->max_connections)
-        || (ep_max > 0 && ep->connections >= ep_max))
-        return WSG_ADMIT_LIMIT;
-    return wsg_ipcount_admit(srv->per_ip, addr, glim, wsg_now_ms(), retry_ms);
-}
 
 void
 wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpoint *ep)
@@ -474,7 +463,9 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
     bool compress = wsg_deflate_negotiate(hdrs, nhdrs, &ecfg->compression, &deflate,
                                           extensions, sizeof(extensions));
     uint64_t retry_ms = 0;
-    switch (admit(srv, ep, h.addr, &retry_ms)) {
+    switch (wsg_admission_enter(srv->admission, &srv->cfg->limits, ecfg->path,
+                                ecfg->limits.max_connections, h.addr, wsg_now_ms(),
+                                &retry_ms)) {
     case WSG_ADMIT_OK:
         break;
     case WSG_ADMIT_RATE:
@@ -491,7 +482,7 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
 
     struct wsg_session *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        wsg_ipcount_remove(srv->per_ip, h.addr, &srv->cfg->limits);
+        wsg_admission_leave(srv->admission, &srv->cfg->limits, ecfg->path, h.addr);
         refuse(&h, 503, WSG_REJECT_INTERNAL, wsg_strerror(WSG_ERR_NOMEM), 0);
         return;
     }
@@ -499,8 +490,7 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
     s->evcon = evcon;
     s->ep = ep;
     wsg_endpoint_ref(ep);
-    ep->connections++;
-    ep->stats->open++;
+    WSG_STAT_ADD(ep->stats->open, 1);
     s->start_us = wsg_unix_us();
     snprintf(s->addr, sizeof(s->addr), "%s", h.addr);
     TAILQ_INSERT_TAIL(&srv->sessions, s, link);
@@ -553,7 +543,7 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
         session_release(s);
         return;
     }
-    ep->stats->total++;
+    WSG_STAT_ADD(ep->stats->total, 1);
     if (s->bev != NULL) {
         leave_evhttp_finish(s, bev);
         return;

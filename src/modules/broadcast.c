@@ -28,6 +28,8 @@
  * With a backplane (backplane.c), a local sender's message is also
  * published once to Redis, and messages other nodes publish are delivered
  * here through rooms_deliver(), framed once for every local member.
+ * Without one but with workers = N, the workers' instances pass messages
+ * to each other the same way, through the in-memory workerbus.c.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@
 
 #include "backplane.h"
 #include "rooms.h"
+#include "workerbus.h"
 
 #define BC_ROOM_MAX 128         /* bytes of a room name */
 #define BC_PARAM_MAX 64         /* bytes of room_param */
@@ -79,6 +82,7 @@ struct bc_state {
     char *endpoint;             /* the endpoint's path */
     struct rooms *rooms;
     struct backplane *bp;       /* NULL without one */
+    struct workerbus *bus;      /* the other workers' instances; NULL with one worker */
     struct bc_figure_arg figures[BACKPLANE_FIGURES];
 };
 
@@ -402,7 +406,8 @@ bc_log_member(const struct bc_state *st, struct wsg_conn *c, const char *what,
 
 /* ---- the backplane ------------------------------------------------------- */
 
-/* A message from another node: framed once for every local member. */
+/* A message from another node or worker: framed once for every local
+ * member. */
 static void
 bc_deliver_remote(void *arg, const char *name, size_t len, enum wsg_message_type type,
                   const void *data, size_t dlen)
@@ -513,6 +518,12 @@ bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **s
         bc_fini(st);
         return -1;
     }
+    if (st->bp == NULL && ctx->workers > 1 && ctx->base != NULL
+        && (st->bus = workerbus_join(ctx->base, st->endpoint, ctx->generation,
+                                     bc_deliver_remote, st, err, errlen)) == NULL) {
+        bc_fini(st);
+        return -1;
+    }
     /* On /metrics; wsgated drops them with this instance. */
     wsg_metric_register("wsgate_broadcast_rooms", "Broadcast rooms with members",
                         WSG_METRIC_GAUGE, st->endpoint, bc_metric_rooms, st);
@@ -531,6 +542,7 @@ bc_fini(void *state)
     if (st == NULL)
         return;
     backplane_free(st->bp);
+    workerbus_leave(st->bus);
     rooms_free(st->rooms);
     free(st->endpoint);
     free(st);
@@ -634,6 +646,11 @@ bc_message(struct wsg_conn *c, const struct wsg_message *msg, void *state)
         size_t len;
         const char *name = room_name(m->room, &len);
         backplane_publish(st->bp, name, len, msg->type, msg->data, msg->len);
+    }
+    if (st->bus != NULL && m->room != NULL) {
+        size_t len;
+        const char *name = room_name(m->room, &len);
+        workerbus_publish(st->bus, name, len, msg->type, msg->data, msg->len);
     }
 }
 

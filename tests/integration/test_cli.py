@@ -151,7 +151,7 @@ class CommandLine(unittest.TestCase):
     def test_t_module_built_for_another_abi_is_refused(self):
         text = self.loader_config("bad_abi")
         err = self.check_rejected(text, {line_of(text, '"bad_abi"')})
-        self.assertRegex(err, r"ABI 1002.*ABI 2\b")
+        self.assertRegex(err, r"ABI 1003.*ABI 3\b")
 
     def test_t_shared_object_without_descriptor_is_refused(self):
         text = self.loader_config("no_symbol")

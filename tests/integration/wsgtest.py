@@ -47,7 +47,8 @@ WRAPPER = shlex.split(os.environ.get("WSGATED_WRAPPER", ""))
 DAEMON_PATIENCE = 60 if WRAPPER else 10
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error")
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer",
+                     "runtime error")
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA

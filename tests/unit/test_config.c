@@ -81,6 +81,7 @@ START_TEST(test_minimal_config_gets_every_default)
     ck_assert_ptr_null(cfg->listen[0].tls);
     ck_assert_int_eq(cfg->listen[0].line, 1);
     ck_assert_ptr_null(cfg->module_dir);
+    ck_assert_uint_eq(cfg->workers, 1);
     ck_assert_int_eq(cfg->log_level, LOG_INFO);
     ck_assert_int_eq(cfg->log_target, WSG_LOG_STDERR);
     assert_default_limits(&cfg->limits);
@@ -407,13 +408,30 @@ START_TEST(test_bad_rate_limits_are_rejected)
 }
 END_TEST
 
+START_TEST(test_workers_is_read_and_bounded)
+{
+    struct wsg_config *cfg = load_ok(LISTEN ECHO "workers = 8;\n");
+    ck_assert_uint_eq(cfg->workers, 8);
+    struct wsg_config *next = load_ok(LISTEN ECHO);
+    ck_assert_uint_gt(next->generation, cfg->generation);
+    wsg_cfg_free(next);
+    wsg_cfg_free(cfg);
+    expect_error(LISTEN ECHO "workers = 0;\n",
+                 "test.conf:3: workers must be between 1 and 64, not 0");
+    expect_error(LISTEN ECHO "workers = 65;\n",
+                 "test.conf:3: workers must be between 1 and 64, not 65");
+    expect_error(LISTEN ECHO "workers = \"auto\";\n",
+                 "test.conf:3: workers must be an integer");
+}
+END_TEST
+
 /* ---- unknown keys ----------------------------------------------------- */
 
 START_TEST(test_unknown_top_level_key_is_rejected_with_valid_keys)
 {
     expect_error(LISTEN ECHO "listen_port = 80;\n",
                  "test.conf:3: unknown key \"listen_port\" at top level "
-                 "(valid: listen, module_dir, user, group, trusted_proxies, log, limits, "
+                 "(valid: listen, module_dir, workers, user, group, trusted_proxies, log, limits, "
                  "compression, endpoints, metrics)");
 }
 END_TEST
@@ -1598,6 +1616,7 @@ config_suite(void)
     tcase_add_test(tc, test_bad_metrics_settings_are_rejected);
     tcase_add_test(tc, test_bad_access_log_is_rejected);
     tcase_add_test(tc, test_bad_rate_limits_are_rejected);
+    tcase_add_test(tc, test_workers_is_read_and_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
