@@ -58,12 +58,8 @@ BUN=$PEERS/node_modules/@oven/bun-linux-x64/bin/bun
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---- build ------------------------------------------------------------------
-if [ -f "$BUILD/Makefile" ]; then
-    make -s -C "$BUILD" -j"$(nproc)" src/wsgated src/modules/echo.la \
-        src/modules/broadcast.la bench/wsgate-bench >&2 || exit 1
-else
-    "$top/scripts/build" "$BUILD" >&2 || exit 1
-fi
+build_bench src/wsgated src/modules/echo.la \
+    src/modules/broadcast.la bench/wsgate-bench || exit 1
 [ -x "$BENCH" ] || { say "no $BENCH"; exit 1; }
 
 # ---- install the peers ---------------------------------------------------------
@@ -167,26 +163,18 @@ start_server() {
     wait_listening "$name" "$port" "$log"
 }
 
-# quota_server PID: move PID (its children follow) into a cgroup limited to
-# SERVER_QUOTA percent of one CPU (cgroup v2 cpu.max, or v1 cfs quota).
-CG=""
+# quota_server PID: hold PID (its threads and children follow) to
+# SERVER_QUOTA percent of one CPU (lib.sh's cgroup).
 quota_server() {
-    local period=100000 quota=$((SERVER_QUOTA * 1000))
-    if [ -z "$CG" ]; then
-        if [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
-            CG=/sys/fs/cgroup/wsgate-bench
-            mkdir -p "$CG" 2>/dev/null && echo "$quota $period" >"$CG/cpu.max" 2>/dev/null || CG=""
-        elif [ -d /sys/fs/cgroup/cpu ]; then
-            CG=/sys/fs/cgroup/cpu/wsgate-bench
-            mkdir -p "$CG" 2>/dev/null && echo $period >"$CG/cpu.cfs_period_us" \
-                && echo "$quota" >"$CG/cpu.cfs_quota_us" 2>/dev/null || CG=""
-        fi
-        [ -n "$CG" ] || { say "== cannot set a CPU quota (no writable cgroup cpu controller): running without"; SERVER_QUOTA=""; return; }
+    if [ -z "$CG" ] && ! cpu_quota "$SERVER_QUOTA"; then
+        say "== cannot set a CPU quota (no writable cgroup cpu controller): running without"
+        SERVER_QUOTA=""
+        return
     fi
-    echo "$1" >"$CG/cgroup.procs" 2>/dev/null || say "   cannot move $1 into $CG"
+    cpu_quota_join "$1"
 }
 
-trap 'stop_server; [ -n "$CG" ] && rmdir "$CG" 2>/dev/null; exit 130' INT TERM
+trap 'stop_server; cpu_quota_remove; exit 130' INT TERM
 
 # ---- scenarios ------------------------------------------------------------------
 bench_args() {
@@ -247,7 +235,7 @@ for sc in $SCENARIOS; do
     done
 done
 
-[ -n "$CG" ] && rmdir "$CG" 2>/dev/null
+cpu_quota_remove
 
 # ---- table ------------------------------------------------------------------------
 awk -v servers="$active" -v scenarios="$SCENARIOS" '

@@ -38,11 +38,7 @@ mkdir -p "$PEERS"
 RESULTS=$PEERS/deflate-$(date +%Y%m%d-%H%M%S).txt
 : >"$RESULTS"
 
-if [ -f "$BUILD/Makefile" ]; then
-    make -s -C "$BUILD" -j"$(nproc)" src/wsgated src/modules/echo.la bench/wsgate-bench >&2 || exit 1
-else
-    "$top/scripts/build" "$BUILD" >&2 || exit 1
-fi
+build_bench src/wsgated src/modules/echo.la bench/wsgate-bench || exit 1
 if [ "$NO_INSTALL" != 1 ]; then
     if ! dpkg -s node-ws >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q node-ws >/dev/null 2>&1 \

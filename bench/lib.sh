@@ -25,6 +25,16 @@ wait_listening() {
     return 1
 }
 
+# build_bench TARGET...: make the targets in $BUILD, or build it all with
+# scripts/build when $BUILD is not configured yet ($top: the source tree).
+build_bench() {
+    if [ -f "$BUILD/Makefile" ]; then
+        make -s -C "$BUILD" -j"$(nproc)" "$@" >&2
+    else
+        "$top/scripts/build" "$BUILD" >&2
+    fi
+}
+
 SPID=""
 stop_server() {
     [ -n "$SPID" ] || return 0
@@ -51,4 +61,30 @@ npm_peers() {
         npm install --prefix "$PEERS" --no-audit --no-fund --no-save "$pkg" >/dev/null 2>&1 \
             || say "   npm install $pkg failed; its peer will be skipped"
     done
+}
+
+# cpu_quota PERCENT: make (or re-limit) the cgroup $CG, which holds what
+# is moved into it to PERCENT of one CPU in all (cgroup v2 cpu.max, or v1
+# CFS quota); 1 if there is no writable cpu controller.  cpu_quota_join
+# PID moves a process into it; cpu_quota_remove removes the group.
+CG=""
+cpu_quota() {
+    local period=100000 quota=$(($1 * 1000))
+    if [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+        CG=/sys/fs/cgroup/wsgate-bench
+        mkdir -p "$CG" 2>/dev/null && echo "$quota $period" >"$CG/cpu.max" 2>/dev/null && return 0
+    elif [ -d /sys/fs/cgroup/cpu ]; then
+        CG=/sys/fs/cgroup/cpu/wsgate-bench
+        mkdir -p "$CG" 2>/dev/null && echo $period >"$CG/cpu.cfs_period_us" \
+            && echo "$quota" >"$CG/cpu.cfs_quota_us" 2>/dev/null && return 0
+    fi
+    CG=""
+    return 1
+}
+cpu_quota_join() {
+    echo "$1" >"$CG/cgroup.procs" 2>/dev/null || say "   cannot move $1 into $CG"
+}
+cpu_quota_remove() {
+    [ -n "$CG" ] && rmdir "$CG" 2>/dev/null
+    CG=""
 }
