@@ -6,8 +6,9 @@ rooms on three nodes get every message of their room exactly once, in order
 per sender, and nothing else; Redis killed mid-run (local rooms go on,
 cross-node delivery resumes with no duplicates, memory stays bounded);
 Redis down at start; malformed envelopes; room presence across nodes read
-through the public module API; SIGHUP reloads; and a real HAProxy in front
-of three nodes, health-checking /healthz.
+through the public module API; SIGHUP reloads; nodes with workers = 2
+(every worker a node of its own, still exactly once); and a real HAProxy
+in front of three nodes, health-checking /healthz.
 """
 
 import collections
@@ -157,6 +158,7 @@ def wait_for(what, cond, timeout=10.0, nodes=()):
 class ClusterCase(unittest.TestCase):
     """A redis-server and NODES wsgated nodes sharing it, per class."""
     NODES = 3
+    WORKERS = 1
     module_dir = None
 
     @classmethod
@@ -171,7 +173,9 @@ class ClusterCase(unittest.TestCase):
         cls.redis = Redis().start()
         cls.nodes = []
         try:
-            extra = {"module_dir": cls.module_dir} if cls.module_dir else None
+            extra = {"module_dir": cls.module_dir} if cls.module_dir else {}
+            if cls.WORKERS > 1:
+                extra["workers"] = cls.WORKERS
             for _ in range(cls.NODES):
                 d = Daemon(endpoints=cls.endpoints(cls.redis.url), extra=extra)
                 d.start()
@@ -326,6 +330,20 @@ class Cluster(ClusterCase):
         pump([y], lambda: len(y.msgs) == 5, timeout=10)
         self.assertEqual(y.msgs, [(OP_BINARY, p) for p in payloads]
                          + [(OP_TEXT, "é€😀".encode())])
+
+
+class Workers(ClusterCase):
+    """Nodes with workers = 2: with a backplane every worker is a node of
+    its own on Redis (the in-memory bus between workers stays out of it),
+    and delivery is still exactly once."""
+    NODES = 2
+    WORKERS = 2
+
+    def test_40_clients_over_2_nodes_of_2_workers_get_each_message_once_in_order(self):
+        room = [self.client(self.nodes[i % 2], "/chat?room=w") for i in range(40)]
+        self.wait_subscribed("w", 4)
+        sent = self.send_numbered(room, 5)
+        self.check_delivery([room], sent)
 
 
 class Outage(ClusterCase):
