@@ -76,11 +76,13 @@ def tls_listen(port, pki, **tls):
     return {"address": "127.0.0.1", "port": port, "tls": group}
 
 
-def tls_config(pki, **tls):
+def tls_config(pki, workers=1, **tls):
     """A config listening with TLS only, as a format string with {port}
     (Daemon's config_text), so the rest of its braces are doubled."""
-    text = wsgtest.render_config(12345, endpoints=[endpoint("/echo")],
-                                 extra={"listen": [tls_listen(12345, pki, **tls)]})
+    extra = {"listen": [tls_listen(12345, pki, **tls)]}
+    if workers > 1:
+        extra["workers"] = workers
+    text = wsgtest.render_config(12345, endpoints=[endpoint("/echo")], extra=extra)
     return text.replace("{", "{{").replace("}", "}}").replace("12345", "{port}")
 
 
@@ -127,8 +129,8 @@ class TLS(unittest.TestCase):
     def tearDownClass(cls):
         cls.pki.close()
 
-    def start(self, probe_cert=None, **tls):
-        d = Daemon(config_text=tls_config(self.pki, **tls))
+    def start(self, probe_cert=None, workers=1, **tls):
+        d = Daemon(config_text=tls_config(self.pki, workers, **tls))
         d._probe = lambda: self.probe(d, probe_cert)   # it must speak TLS
         d.start()
         self.addCleanup(d.stop)
@@ -249,6 +251,22 @@ class TLS(unittest.TestCase):
         self.assertTrue(echo_roundtrip(new, "new connection"))
         old.close()
         new.close()
+
+    def test_every_worker_serves_tls_and_reloads_its_certificate(self):
+        d = self.start(workers=3)
+        serial = self.pki.issue("server", "ca", san="IP:127.0.0.1,DNS:localhost")
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while d.stderr_text().count("certificate reloaded") < 3:
+            self.assertLess(time.monotonic(), deadline, d.stderr_tail())
+            time.sleep(0.05)
+        # The kernel spreads 24 connections over the 3 workers' sockets:
+        # every one must have the new certificate and echo.
+        for i in range(24):
+            s = wss_upgrade(d.port, client_context(self.pki))
+            self.assertEqual(int(peer_serial(s), 16), int(serial, 16), "connection %d" % i)
+            self.assertTrue(echo_roundtrip(s, "worker echo %d" % i))
+            s.close()
 
 
 @unittest.skipIf(wsgtest.EXTERNAL_PORT, "WSG_TEST_PORT set: no daemon binary under test")
