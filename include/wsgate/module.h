@@ -101,8 +101,8 @@ struct wsg_module {
 
 /* How many members the room called room (len bytes, any bytes) has on the
  * endpoint whose configured path is endpoint, e.g. ("/chat", "lobby", 5),
- * as the calling worker's instance knows it (workers = N: its own members,
- * unless a backplane counts every worker and node).
+ * as the calling worker's instance knows it (the broadcast module counts
+ * every worker of the daemon).
  * With a broadcast backplane this counts every node (as of at most about
  * a second ago) for rooms that have members on this node, and is -1 for
  * others (unknown here); without one, or while Redis is unreachable, it

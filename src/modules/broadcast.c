@@ -596,7 +596,22 @@ bc_open(struct wsg_conn *c, void *state)
     if (m == NULL)
         return bc_refuse(c, BC_CLOSE_INTERNAL, "out of memory");
     m->conn = c;
-    switch (rooms_join(st->rooms, m, name, len, st->opt.max_members)) {
+    /* With workers, the room's size is every worker's: the bus counts it. */
+    enum rooms_join_result joined = ROOMS_JOINED;
+    if (st->bus != NULL) {
+        switch (workerbus_room_join(st->bus, name, len, st->opt.max_members)) {
+        case WORKERBUS_JOINED: joined = ROOMS_JOINED; break;
+        case WORKERBUS_FULL: joined = ROOMS_FULL; break;
+        case WORKERBUS_NOMEM: default: joined = ROOMS_NOMEM; break;
+        }
+    }
+    if (joined == ROOMS_JOINED) {
+        joined = rooms_join(st->rooms, m, name, len,
+                            st->bus != NULL ? 0 : st->opt.max_members);
+        if (joined != ROOMS_JOINED && st->bus != NULL)
+            workerbus_room_leave(st->bus, name, len);
+    }
+    switch (joined) {
     case ROOMS_JOINED:
         break;
     case ROOMS_FULL:
@@ -672,18 +687,23 @@ bc_close(struct wsg_conn *c, uint16_t code, void *state)
         rooms_leave(st->rooms, m);
         if (st->bp != NULL)
             backplane_room(st->bp, name, len, left);
+        if (st->bus != NULL)
+            workerbus_room_leave(st->bus, name, len);
     }
     wsg_conn_set_data(c, NULL);
     free(m);
 }
 
-/* Without a backplane, this node's count.  With one, the count across
- * nodes, known for rooms with local members only; while Redis is
- * unreachable, this node's count. */
+/* Without a backplane, this node's count (every worker's, through the
+ * bus).  With one, the count across nodes (each worker is one), known for
+ * rooms with local members only; while Redis is unreachable, this
+ * worker's count. */
 static long
 bc_room_members(void *state, const void *name, size_t len)
 {
     struct bc_state *st = state;
+    if (st->bus != NULL)
+        return (long)workerbus_room_members(st->bus, name, len);
     long n = st->bp != NULL ? backplane_members(st->bp, name, len) : -1;
     if (n >= 0)
         return n;

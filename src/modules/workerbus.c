@@ -62,11 +62,22 @@ struct workerbus {
     struct event *flush_ev;             /* active while the outbox is not empty */
 };
 
+/* A room's members on every worker, for max_members and room_members. */
+struct room_count {
+    struct room_count *next;
+    size_t members;
+    size_t len;
+    char name[];
+};
+
 struct group {
     struct group *next;
     pthread_mutex_t lock;
     struct workerbus *members;
     unsigned long generation;
+    pthread_mutex_t rooms_lock;         /* the counts: */
+    struct room_count **rooms;          /* a chained hash, nbuckets a power of 2 */
+    size_t nbuckets, nrooms;
     char endpoint[];
 };
 
@@ -121,6 +132,7 @@ group_of(const char *endpoint, unsigned long generation)
     memcpy(g->endpoint, endpoint, len);
     g->generation = generation;
     pthread_mutex_init(&g->lock, NULL);
+    pthread_mutex_init(&g->rooms_lock, NULL);
     g->next = groups;
     groups = g;
     return g;
@@ -195,6 +207,14 @@ group_leave(struct workerbus *b)
             }
         }
         pthread_mutex_destroy(&g->lock);
+        pthread_mutex_destroy(&g->rooms_lock);
+        for (size_t i = 0; i < g->nbuckets; i++)
+            while (g->rooms[i] != NULL) {   /* none left once every worker is gone */
+                struct room_count *rc = g->rooms[i];
+                g->rooms[i] = rc->next;
+                free(rc);
+            }
+        free(g->rooms);
         free(g);
     }
     pthread_mutex_unlock(&groups_lock);
@@ -343,4 +363,104 @@ workerbus_publish(struct workerbus *b, const char *room, size_t len,
     b->out_tail = &it->next;
     b->out_count++;
     b->out_bytes += len + dlen;
+}
+
+/* ---- room counts across workers ------------------------------------------- */
+
+static size_t
+room_hash(const char *name, size_t len)
+{
+    size_t h = 14695981039346656037u;          /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)name[i]) * 1099511628211u;
+    return h;
+}
+
+/* The room's count, or where it would be linked; rooms_lock held. */
+static struct room_count **
+room_slot(struct group *g, const char *name, size_t len)
+{
+    struct room_count **p = &g->rooms[room_hash(name, len) & (g->nbuckets - 1)];
+    while (*p != NULL && ((*p)->len != len || memcmp((*p)->name, name, len) != 0))
+        p = &(*p)->next;
+    return p;
+}
+
+/* Twice the buckets once there are as many rooms as buckets. */
+static bool
+rooms_grow(struct group *g)
+{
+    size_t n = g->nbuckets == 0 ? 64 : g->nbuckets * 2;
+    struct room_count **t = calloc(n, sizeof(*t));
+    if (t == NULL)
+        return false;
+    for (size_t i = 0; i < g->nbuckets; i++)
+        while (g->rooms[i] != NULL) {
+            struct room_count *rc = g->rooms[i];
+            g->rooms[i] = rc->next;
+            size_t j = room_hash(rc->name, rc->len) & (n - 1);
+            rc->next = t[j];
+            t[j] = rc;
+        }
+    free(g->rooms);
+    g->rooms = t;
+    g->nbuckets = n;
+    return true;
+}
+
+enum workerbus_join
+workerbus_room_join(struct workerbus *b, const char *name, size_t len, size_t max_members)
+{
+    struct group *g = b->group;
+    enum workerbus_join r = WORKERBUS_JOINED;
+    pthread_mutex_lock(&g->rooms_lock);
+    if (g->nrooms >= g->nbuckets && !rooms_grow(g) && g->nbuckets == 0) {
+        pthread_mutex_unlock(&g->rooms_lock);
+        return WORKERBUS_NOMEM;
+    }
+    struct room_count **p = room_slot(g, name, len);
+    if (*p == NULL) {
+        struct room_count *rc = calloc(1, sizeof(*rc) + len);
+        if (rc == NULL) {
+            r = WORKERBUS_NOMEM;
+        } else {
+            memcpy(rc->name, name, len);
+            rc->len = len;
+            rc->members = 1;
+            *p = rc;
+            g->nrooms++;
+        }
+    } else if (max_members > 0 && (*p)->members >= max_members) {
+        r = WORKERBUS_FULL;
+    } else {
+        (*p)->members++;
+    }
+    pthread_mutex_unlock(&g->rooms_lock);
+    return r;
+}
+
+void
+workerbus_room_leave(struct workerbus *b, const char *name, size_t len)
+{
+    struct group *g = b->group;
+    pthread_mutex_lock(&g->rooms_lock);
+    struct room_count **p = g->nbuckets > 0 ? room_slot(g, name, len) : NULL;
+    if (p != NULL && *p != NULL && --(*p)->members == 0) {
+        struct room_count *rc = *p;
+        *p = rc->next;
+        free(rc);
+        g->nrooms--;
+    }
+    pthread_mutex_unlock(&g->rooms_lock);
+}
+
+size_t
+workerbus_room_members(struct workerbus *b, const char *name, size_t len)
+{
+    struct group *g = b->group;
+    pthread_mutex_lock(&g->rooms_lock);
+    struct room_count **p = g->nbuckets > 0 ? room_slot(g, name, len) : NULL;
+    size_t n = p != NULL && *p != NULL ? (*p)->members : 0;
+    pthread_mutex_unlock(&g->rooms_lock);
+    return n;
 }

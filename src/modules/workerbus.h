@@ -44,4 +44,17 @@ void workerbus_leave(struct workerbus *b);
 void workerbus_publish(struct workerbus *b, const char *room, size_t len,
                        enum wsg_message_type type, const void *data, size_t dlen);
 
+/* Room membership across the group's workers, so that max_members and
+ * room_members count every worker: a member joins here before its own
+ * worker's room, and leaves both.  WORKERBUS_FULL when the room already
+ * has max_members (> 0) members on all workers together. */
+enum workerbus_join { WORKERBUS_JOINED, WORKERBUS_FULL, WORKERBUS_NOMEM };
+
+enum workerbus_join workerbus_room_join(struct workerbus *b, const char *name, size_t len,
+                                        size_t max_members);
+void workerbus_room_leave(struct workerbus *b, const char *name, size_t len);
+
+/* Members of the room on every worker. */
+size_t workerbus_room_members(struct workerbus *b, const char *name, size_t len);
+
 #endif

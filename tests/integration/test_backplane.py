@@ -65,6 +65,10 @@ def resp_read(f):
     raise RuntimeError("bad RESP line %r" % line)
 
 
+# Every test here counts Redis subscribers per daemon, one per worker:
+# WSG_TEST_WORKERS does not apply (the Workers class sets its own).
+wsgtest.TEST_WORKERS = 1
+
 class Redis:
     def __init__(self, port=None, args=(), password=None):
         self.port = port or wsgtest.free_port()
@@ -173,9 +177,10 @@ class ClusterCase(unittest.TestCase):
         cls.redis = Redis().start()
         cls.nodes = []
         try:
+            # Each worker is a node of its own: the subscriber counts below
+            # are for WORKERS per daemon, whatever WSG_TEST_WORKERS says.
             extra = {"module_dir": cls.module_dir} if cls.module_dir else {}
-            if cls.WORKERS > 1:
-                extra["workers"] = cls.WORKERS
+            extra["workers"] = cls.WORKERS
             for _ in range(cls.NODES):
                 d = Daemon(endpoints=cls.endpoints(cls.redis.url), extra=extra)
                 d.start()

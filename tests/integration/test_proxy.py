@@ -303,7 +303,9 @@ class TestClosing(ProxyTestCase):
         names = []
         b1 = self.backend(lambda c, b: (c.sendall(b"one\n"), time.sleep(2)))
         b2 = self.backend(lambda c, b: (c.sendall(b"two\n"), time.sleep(2)))
-        d = self.daemon([px("/p", [b1.spec, b2.spec], balance="round-robin")])
+        # One worker: round robin is each worker's own (as in nginx).
+        d = self.daemon([px("/p", [b1.spec, b2.spec], balance="round-robin")],
+                        extra={"workers": 1})
         for _ in range(4):
             names.append(recv_message(self.ws(d, "/p"))[1])
         self.assertEqual(sorted(names), [b"one", b"one", b"two", b"two"])

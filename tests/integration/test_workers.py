@@ -4,8 +4,9 @@ test_workers.py - workers = N: N event loops on N threads, all listening on
 the daemon's port.  Connections land on several workers and each echoes;
 /metrics sums every worker and shows each one's connections; a broadcast
 room whose members are spread over the workers delivers every message
-exactly once, in order per sender, and nothing to other rooms; the
-connection limits hold for the daemon, not per worker; a reload reaches
+exactly once, in order per sender, and nothing to other rooms, and its
+max_members counts every worker; the connection limits hold for the
+daemon, not per worker; a reload reaches
 every worker; SIGTERM closes connections on every worker with 1001; and a
 port already in use is still an error.
 """
@@ -141,6 +142,29 @@ class Broadcast(WorkersTestCase):
                                  % (i, sender))
         for c in other:
             self.assertEqual(c.msgs, [], "room b got room a's messages")
+
+
+class RoomSize(WorkersTestCase):
+    daemon_kwargs = {"endpoints": [bc("/small", room="query", max_members=6)]}
+
+    def test_max_members_counts_every_worker(self):
+        members, refused = [], 0
+        for _ in range(10):
+            c = Client(self, "/small?room=r")
+            pump([c], until=lambda: c.close is not None, timeout=0.3)
+            if c.close is not None:
+                self.assertEqual(c.close[0], 1013, c.close)
+                refused += 1
+            else:
+                members.append(c)
+        self.assertEqual((len(members), refused), (6, 4))
+        self.assertGreaterEqual(sum(1 for v in self.wait_open(6).values() if v > 0), 2)
+        # A place freed on one worker can be taken through any.
+        members.pop().sock.close()
+        self.wait_open(5)
+        c = Client(self, "/small?room=r")
+        self.assertFalse(pump([c], until=lambda: c.close is not None, timeout=0.5),
+                         "refused with 5 members: %r" % (c.close,))
 
 
 class Limits(WorkersTestCase):

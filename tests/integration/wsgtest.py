@@ -42,6 +42,9 @@ MODULE_DIR = os.environ.get("WSG_MODULE_DIR") or os.path.join(
     REPO, "build", "src", "modules", ".libs")
 EXTERNAL_PORT = os.environ.get("WSG_TEST_PORT")
 WRAPPER = shlex.split(os.environ.get("WSGATED_WRAPPER", ""))
+# WSG_TEST_WORKERS=N: every daemon the tests start runs N workers (unless
+# a test sets workers itself), to run the whole suite on N event loops.
+TEST_WORKERS = int(os.environ.get("WSG_TEST_WORKERS") or 1)
 # Seconds the daemon gets to start and to stop (a wrapper such as valgrind
 # makes both much slower).
 DAEMON_PATIENCE = 60 if WRAPPER else 10
@@ -134,6 +137,8 @@ def render_config(port, limits=None, endpoints=None, extra=None, log_level="debu
     top["limits"] = lim
     top["log"] = collections.OrderedDict([("level", log_level)])
     top["endpoints"] = list(endpoints if endpoints is not None else DEFAULT_ENDPOINTS)
+    if TEST_WORKERS > 1:
+        top["workers"] = TEST_WORKERS
     top.update(extra or {})
     return "".join("%s = %s;\n" % (k, cfg_value(v)) for k, v in top.items())
 
