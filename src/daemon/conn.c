@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -130,10 +131,19 @@ struct zc_batch {
     } f[ZC_MAX];
 };
 
+/* A broadcast leaves its receivers with the same frames in the same
+ * order.  From the second receiver of a batch on, those frames go out
+ * copied side by side into one buffer, one segment instead of n: the
+ * kernel's copy from a 16-segment iovec cost more than the payload. */
+#define ZC_JOIN_MAX (16 * 1024)    /* bytes a joined batch may have */
+
 struct wsg_flusher {
     struct event *ev;
     struct zc_batch *free_batches;
     unsigned nfree;
+    struct zc_batch *last;         /* the last batch written whole, referenced */
+    uint8_t *joined;               /* its frames side by side (ZC_JOIN_MAX) */
+    bool joined_ok;                /* joined holds last's frames */
     struct wsg_conn *dirty;        /* connections to write at the turn's end, */
     struct wsg_conn **tail;        /* in the order they were queued to */
 };
@@ -840,6 +850,15 @@ zc_batch_put(struct wsg_flusher *f, struct zc_batch *b)
     f->nfree++;
 }
 
+/* Give back a batch and its references. */
+static void
+zc_batch_release(struct wsg_flusher *f, struct zc_batch *b)
+{
+    for (unsigned i = 0; i < b->n; i++)
+        wsg_shared_msg_unref(b->f[i].m);
+    zc_batch_put(f, b);
+}
+
 /* Queue a shared frame uncopied, when nothing else is pending. */
 static bool
 conn_zc_add(struct wsg_conn *c, const uint8_t *frame, size_t len, struct wsg_shared_msg *m)
@@ -894,25 +913,73 @@ conn_zc_drop(struct wsg_conn *c)
     if (b == NULL)
         return;
     c->zc = NULL;
-    for (unsigned i = 0; i < b->n; i++)
-        wsg_shared_msg_unref(b->f[i].m);
-    zc_batch_put(c->flusher, b);
+    zc_batch_release(c->flusher, b);
 }
 
-/* One writev straight from the shared messages. */
+/* The same frames?  Both batches hold references to their messages, so
+ * equal addresses are the same live bytes. */
+static bool
+zc_batch_same(const struct zc_batch *a, const struct zc_batch *b)
+{
+    if (a == NULL || a->n != b->n || a->bytes != b->bytes)
+        return false;
+    for (unsigned i = 0; i < b->n; i++) {
+        if (a->f[i].frame != b->f[i].frame || a->f[i].len != b->f[i].len)
+            return false;
+    }
+    return true;
+}
+
+/* f->last's frames, side by side in f->joined; false if they cannot be. */
+static bool
+zc_join(struct wsg_flusher *f)
+{
+    struct zc_batch *b = f->last;
+    if (f->joined_ok)
+        return true;
+    if (b->n < 2 || b->bytes > ZC_JOIN_MAX)
+        return false;
+    if (f->joined == NULL && (f->joined = malloc(ZC_JOIN_MAX)) == NULL)
+        return false;
+    size_t at = 0;
+    for (unsigned i = 0; i < b->n; i++) {
+        memcpy(f->joined + at, b->f[i].frame, b->f[i].len);
+        at += b->f[i].len;
+    }
+    f->joined_ok = true;
+    return true;
+}
+
+/* One write straight from the shared messages: a writev of them, or one
+ * buffer when the receiver before had the same. */
 static void
 conn_zc_write(struct wsg_conn *c)
 {
+    struct wsg_flusher *f = c->flusher;
     struct zc_batch *b = c->zc;
-    struct iovec iov[ZC_MAX];
-    for (unsigned i = 0; i < b->n; i++) {
-        iov[i].iov_base = (void *)(uintptr_t)b->f[i].frame;
-        iov[i].iov_len = b->f[i].len;
+    bool same = zc_batch_same(f->last, b);
+    ssize_t n;
+    if (same && zc_join(f)) {
+        n = write(c->fd, f->joined, b->bytes);
+    } else {
+        struct iovec iov[ZC_MAX];
+        for (unsigned i = 0; i < b->n; i++) {
+            iov[i].iov_base = (void *)(uintptr_t)b->f[i].frame;
+            iov[i].iov_len = b->f[i].len;
+        }
+        n = writev(c->fd, iov, (int)b->n);
     }
-    ssize_t n = writev(c->fd, iov, (int)b->n);
     if (n == (ssize_t)b->bytes) {
         c->out_empty = true;           /* as it was: the batch implies it */
-        conn_zc_drop(c);
+        c->zc = NULL;
+        if (same) {
+            zc_batch_release(f, b);
+        } else {                       /* the next receiver may match it */
+            if (f->last != NULL)
+                zc_batch_release(f, f->last);
+            f->last = b;
+            f->joined_ok = false;
+        }
         conn_written(c);
         return;
     }
@@ -971,6 +1038,12 @@ flusher_cb(evutil_socket_t fd, short what, void *arg)
         else
             conn_flush_now(c);
     }
+    /* Messages are referenced only while they wait: give the last back. */
+    if (f->last != NULL && f->dirty == NULL) {
+        zc_batch_release(f, f->last);
+        f->last = NULL;
+        f->joined_ok = false;
+    }
 }
 
 struct wsg_flusher *
@@ -998,6 +1071,9 @@ wsg_flusher_free(struct wsg_flusher *f)
         if (c->state == CONN_DONE)
             free(c);
     }
+    if (f->last != NULL)
+        zc_batch_release(f, f->last);
+    free(f->joined);
     while (f->free_batches != NULL) {
         struct zc_batch *b = f->free_batches;
         f->free_batches = b->next_free;
