@@ -200,6 +200,43 @@ conn_write_frame(struct wsg_conn *c, uint8_t opcode, const void *data, size_t le
     return conn_write_frame_rsv(c, opcode, 0, data, len);
 }
 
+/* Below this a copy costs less than what a reference takes: a chain, and
+ * a new buffer for the reader. */
+#define TAKE_MIN (4 * 1024)
+
+static void
+taken_written(const void *data, size_t len, void *arg)
+{
+    (void)len, (void)arg;
+    free((void *)(uintptr_t)data);
+}
+
+/* A message echoed from the reader's buffer (the one just read, as the
+ * echo module sends it) goes out from that buffer, which the output takes
+ * over: the payload was copied twice, unmasked into the buffer and then
+ * into the output.  1: not that message (copy it); 0: queued; -1: out of
+ * memory. */
+static int
+conn_write_taken(struct wsg_conn *c, uint8_t opcode, const void *data, size_t len)
+{
+    if (len < TAKE_MIN || !wsg_reader_owns(&c->reader, data))
+        return 1;
+    uint8_t frame[WSG_FRAME_MAX_HEADER];
+    struct wsg_frame_header h = {.fin = true, .opcode = opcode, .payload_len = len};
+    size_t n = wsg_frame_write_header(frame, sizeof(frame), &h);
+    if (c->zc != NULL)
+        conn_zc_spill(c, 0);           /* what was queued first goes first */
+    c->out_empty = false;
+    if (evbuffer_add(c->out, frame, n) != 0)
+        return -1;
+    if (evbuffer_add_reference(c->out, data, len, taken_written, NULL) == 0)
+        wsg_reader_take(&c->reader, data);  /* the output frees it now */
+    else if (evbuffer_add(c->out, data, len) != 0)
+        return -1;
+    conn_mark_dirty(c);
+    return 0;
+}
+
 /* permessage-deflate: data messages of min_size bytes and more go out
  * compressed (RSV1), unless compressing does not make them smaller. */
 static bool
@@ -211,8 +248,10 @@ conn_compresses(const struct wsg_conn *c, size_t len)
 static int
 conn_write_message(struct wsg_conn *c, uint8_t opcode, const void *data, size_t len)
 {
-    if (!conn_compresses(c, len))
-        return conn_write_frame(c, opcode, data, len);
+    if (!conn_compresses(c, len)) {
+        int taken = conn_write_taken(c, opcode, data, len);
+        return taken <= 0 ? taken : conn_write_frame(c, opcode, data, len);
+    }
     const uint8_t *z;
     size_t zlen;
     enum wsg_err err = wsg_deflate_compress(c->pmd, data, len, &z, &zlen);
