@@ -117,6 +117,26 @@ wsg_reader_need(const struct wsg_reader *r)
     return need > 0 ? need : 1;
 }
 
+bool
+wsg_reader_owns(const struct wsg_reader *r, const uint8_t *data)
+{
+    return r->delivered && r->buf != NULL && data == r->buf;
+}
+
+uint8_t *
+wsg_reader_take(struct wsg_reader *r, const uint8_t *data)
+{
+    if (!wsg_reader_owns(r, data))
+        return NULL;
+    uint8_t *buf = r->buf;
+    /* What recycling would have kept, so that the next message of the
+     * same size does not grow a buffer from the floor, copying each time. */
+    r->cap_hint = r->cap <= WSG_READER_KEEP_MAX ? r->cap : 0;
+    r->buf = NULL;
+    r->cap = 0;
+    return buf;
+}
+
 /* The previous feed handed out a data message: its buffer is ours again. */
 static void
 reader_recycle(struct wsg_reader *r)
@@ -246,7 +266,7 @@ reader_reserve(struct wsg_reader *r, size_t n)
 
     if (need <= r->cap)
         return WSG_OK;
-    cap = r->cap > 0 ? r->cap : WSG_READER_MIN_ALLOC;
+    cap = r->cap > 0 ? r->cap : r->cap_hint > 0 ? r->cap_hint : WSG_READER_MIN_ALLOC;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
     if (r->max_message > 0 && cap > r->max_message)

@@ -57,6 +57,7 @@ struct wsg_reader {
     bool msg_compressed;
     uint8_t *buf;
     size_t len, cap;
+    size_t cap_hint;         /* a new buffer's first size (after a take) */
     struct wsg_utf8 utf8;
 
     /* control frame payload (never fragmented, <= 125 bytes) */
@@ -87,6 +88,15 @@ size_t wsg_reader_need(const struct wsg_reader *r);
 
 /* Give back buffer memory held between messages (idle connections). */
 void wsg_reader_shrink(struct wsg_reader *r);
+
+/* Is data the start of the buffer of the data message just handed out? */
+bool wsg_reader_owns(const struct wsg_reader *r, const uint8_t *data);
+
+/* Take over that buffer, if data is its start: the caller owns it then
+ * (free() it) and the message stays valid as long as the caller keeps it;
+ * the reader starts a buffer of the same size (up to the size it keeps)
+ * for the next message.  NULL if wsg_reader_owns() is false. */
+uint8_t *wsg_reader_take(struct wsg_reader *r, const uint8_t *data);
 
 /* Sending side. */
 struct wsg_encode_opts {

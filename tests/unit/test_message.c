@@ -1304,6 +1304,39 @@ START_TEST(test_free_is_safe_on_null_and_twice)
 }
 END_TEST
 
+/* A taken buffer is the caller's: the message stays intact while the
+ * reader reads the next one into a new buffer of the same size. */
+START_TEST(test_taken_buffer_survives_the_next_message)
+{
+    uint8_t a[8192], b[8192];
+    memset(a, 'a', sizeof a);
+    memset(b, 'b', sizeof b);
+    struct stream s = {0};
+    put_frame(&s, true, WSG_OP_BINARY, true, a, sizeof a);
+    put_frame(&s, true, WSG_OP_BINARY, true, b, sizeof b);
+    struct wsg_reader r;
+    wsg_reader_init(&r, &server_lim);
+    struct wsg_msg m;
+    size_t used;
+    ck_assert_int_eq(wsg_reader_feed(&r, s.buf, s.len, &used, &m), WSG_OK);
+    ck_assert(!wsg_reader_owns(&r, m.data + 1));
+    ck_assert_ptr_null(wsg_reader_take(&r, m.data + 1));
+    size_t cap = r.cap;
+    uint8_t *taken = wsg_reader_take(&r, m.data);
+    ck_assert_ptr_eq(taken, m.data);
+    ck_assert_ptr_null(wsg_reader_take(&r, m.data));   /* only once */
+    size_t used2;
+    ck_assert_int_eq(wsg_reader_feed(&r, s.buf + used, s.len - used, &used2, &m), WSG_OK);
+    ck_assert_ptr_ne(m.data, taken);
+    ck_assert_uint_eq(r.cap, cap);                     /* no growing from the floor */
+    ck_assert_mem_eq(m.data, b, sizeof b);
+    ck_assert_mem_eq(taken, a, sizeof a);
+    free(taken);
+    wsg_reader_free(&r);
+    stream_free(&s);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* encoder                                                            */
 /* ------------------------------------------------------------------ */
@@ -1806,6 +1839,7 @@ message_suite(void)
     tcase_add_test(mem, test_shrink_keeps_message_in_progress);
     tcase_add_test(mem, test_need_reports_bytes_to_finish_header);
     tcase_add_test(mem, test_free_is_safe_on_null_and_twice);
+    tcase_add_test(mem, test_taken_buffer_survives_the_next_message);
     suite_add_tcase(s, mem);
 
     tcase_add_test(enc, test_encode_matches_rfc_unmasked_example);
