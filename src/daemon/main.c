@@ -224,21 +224,28 @@ run(struct daemon *d)
         log_err("out of memory");
         return 1;
     }
-    if (start_workers(d, err, sizeof(err)) != 0) {
-        log_err("%s", err);
-        return 1;
-    }
-    if (wsg_drop_privileges(w0->cfg, err, sizeof(err)) != 0) {
-        log_err("%s", err);
-        stop_workers(d);
-        return 1;
-    }
+    /* Taken from here on, acted on once the loop runs: a SIGTERM while
+     * the workers start stops the daemon gracefully instead of killing it. */
     const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
     struct event *ev[4];
     for (size_t i = 0; i < 4; i++) {
         ev[i] = evsignal_new(w0->id.base, sigs[i], on_signal, d);
         if (ev[i] == NULL || evsignal_add(ev[i], NULL) != 0)
             fatal("cannot install signal handlers");
+    }
+    int status = 0;
+    if (start_workers(d, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        status = 1;
+    } else if (wsg_drop_privileges(w0->cfg, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        stop_workers(d);
+        status = 1;
+    }
+    if (status != 0) {
+        for (size_t i = 0; i < 4; i++)
+            event_free(ev[i]);
+        return status;
     }
 
     if (d->nworkers > 1)

@@ -246,6 +246,12 @@ class Daemon:
                                  self.log_level)
         with open(self.config_path, "w") as f:
             f.write(text)
+        # With several workers the port answers (on a worker already
+        # serving) before the rest have started: wait for the "started"
+        # line too, where the log level shows it.
+        level = re.search(r'\blevel\s*=\s*"(\w+)"', text)
+        self._wait_started = (level is None
+                              or level.group(1) in ("debug", "info", "notice"))
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(WRAPPER + [WSGATED, "-c", self.config_path] + self.args,
                                      preexec_fn=self.preexec_fn,
@@ -258,7 +264,8 @@ class Daemon:
                 self._stderr.close()
                 raise DaemonError("wsgated exited with status %s during start-up:\n%s"
                                   % (self.proc.returncode, self.stderr_text()))
-            if self._probe():
+            if self._probe() and (not self._wait_started
+                                  or " started, configuration " in self.stderr_text()):
                 return
             time.sleep(0.02)
         self._kill()
