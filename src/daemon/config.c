@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <syslog.h>
 #include <sys/stat.h>
 
@@ -260,6 +261,24 @@ set_int(struct wsg_cfg_parser *p, const config_setting_t *s,
                          key->name, key->min, key->max, v);
     store_uint(field(base, key), key->size, (uint64_t)v);
     return 0;
+}
+
+/* workers: a count, or "auto" for one per online CPU (at most
+ * WSG_MAX_WORKERS), as nginx's worker_processes. */
+static int
+set_workers(struct wsg_cfg_parser *p, const config_setting_t *s,
+            const struct wsg_cfg_key *key, void *base)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_STRING
+        && strcmp(config_setting_get_string(s), "auto") == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        store_uint(field(base, key), key->size,
+                   n < 1 ? 1 : n > WSG_MAX_WORKERS ? WSG_MAX_WORKERS : (uint64_t)n);
+        return 0;
+    }
+    if (!is_integer(s))
+        return cfg_error(p, s, "%s must be an integer or \"auto\"", key->name);
+    return set_int(p, s, key, base);
 }
 
 static int
@@ -956,7 +975,7 @@ static const struct wsg_cfg_key wsg_top_keys[] = {
     { .name = "listen", .set = set_listen, .where = WSG_IN_TOP, .flags = WSG_REQUIRED },
     { .name = "module_dir", .set = set_string, .where = WSG_IN_TOP,
       WSG_FIELD(struct wsg_config, module_dir) },
-    { .name = "workers", .set = set_int, .where = WSG_IN_TOP,
+    { .name = "workers", .set = set_workers, .where = WSG_IN_TOP,
       WSG_FIELD(struct wsg_config, workers), .min = 1, .max = WSG_MAX_WORKERS },
     { .name = "user", .set = set_string, .where = WSG_IN_TOP,
       WSG_FIELD(struct wsg_config, user) },

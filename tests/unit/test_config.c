@@ -420,8 +420,12 @@ START_TEST(test_workers_is_read_and_bounded)
                  "test.conf:3: workers must be between 1 and 64, not 0");
     expect_error(LISTEN ECHO "workers = 65;\n",
                  "test.conf:3: workers must be between 1 and 64, not 65");
-    expect_error(LISTEN ECHO "workers = \"auto\";\n",
-                 "test.conf:3: workers must be an integer");
+    expect_error(LISTEN ECHO "workers = \"many\";\n",
+                 "test.conf:3: workers must be an integer or \"auto\"");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg = load_ok(LISTEN ECHO "workers = \"auto\";\n");
+    ck_assert_uint_eq(cfg->workers, cpus < 1 ? 1 : cpus > 64 ? 64 : (unsigned)cpus);
+    wsg_cfg_free(cfg);
 }
 END_TEST
 
