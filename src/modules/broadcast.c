@@ -83,6 +83,7 @@ struct bc_state {
     struct rooms *rooms;
     struct backplane *bp;       /* NULL without one */
     struct workerbus *bus;      /* the other workers' instances; NULL with one worker */
+    unsigned worker;            /* which worker this instance serves */
     struct bc_figure_arg figures[BACKPLANE_FIGURES];
 };
 
@@ -446,10 +447,16 @@ bc_backplane_start(struct bc_state *st, struct event_base *base, char *err, size
 
 static void bc_fini(void *state);
 
+/* The daemon sums every worker's series.  A room may have members on
+ * several workers, so with the bus worker 0 reports the rooms of them all
+ * (the bus counts them) and the others nothing. */
 static double
 bc_metric_rooms(void *state)
 {
-    return (double)rooms_count(((struct bc_state *)state)->rooms);
+    struct bc_state *st = state;
+    if (st->bus != NULL)
+        return st->worker == 0 ? (double)workerbus_rooms(st->bus) : 0;
+    return (double)rooms_count(st->rooms);
 }
 
 static double
@@ -508,6 +515,7 @@ bc_init(const struct wsg_module_ctx *ctx, const config_setting_t *opts, void **s
         return -1;
     }
     st->endpoint = strdup(ctx->endpoint != NULL ? ctx->endpoint : "");
+    st->worker = ctx->worker;
     st->rooms = rooms_new();
     if (st->endpoint == NULL || st->rooms == NULL) {
         bc_fini(st);

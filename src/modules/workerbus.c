@@ -464,3 +464,13 @@ workerbus_room_members(struct workerbus *b, const char *name, size_t len)
     pthread_mutex_unlock(&g->rooms_lock);
     return n;
 }
+
+size_t
+workerbus_rooms(struct workerbus *b)
+{
+    struct group *g = b->group;
+    pthread_mutex_lock(&g->rooms_lock);
+    size_t n = g->nrooms;
+    pthread_mutex_unlock(&g->rooms_lock);
+    return n;
+}

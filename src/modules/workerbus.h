@@ -57,4 +57,7 @@ void workerbus_room_leave(struct workerbus *b, const char *name, size_t len);
 /* Members of the room on every worker. */
 size_t workerbus_room_members(struct workerbus *b, const char *name, size_t len);
 
+/* Rooms with members on any worker. */
+size_t workerbus_rooms(struct workerbus *b);
+
 #endif

@@ -120,6 +120,9 @@ class Broadcast(WorkersTestCase):
         other = [Client(self, "/room?room=b") for _ in range(4)]
         spread = self.wait_open(28)
         self.assertGreaterEqual(sum(1 for v in spread.values() if v > 0), 2, spread)
+        # Rooms spanning workers count once; members are everyone's.
+        self.assertEqual(metric(self.mport, "wsgate_broadcast_rooms", endpoint="/room"), 2)
+        self.assertEqual(metric(self.mport, "wsgate_broadcast_members", endpoint="/room"), 28)
         per_sender = 20
         for k in range(per_sender):
             for i, c in enumerate(room):
