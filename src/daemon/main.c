@@ -148,6 +148,8 @@ reload(struct daemon *d)
     }
     for (unsigned i = 1; i < d->nworkers; i++)
         wsg_worker_post_reload(&d->workers[i], cfg);
+    for (unsigned i = 1; i < d->nworkers; i++)
+        wsg_worker_wait_reload(&d->workers[i], cfg);
     wsg_metrics_reloaded(w0->srv->metrics, true);
     if (!listeners_kept)
         log_warn("reload: changes to listen take effect at the next restart");

@@ -68,6 +68,10 @@ worker_command(evutil_socket_t fd, short what, void *arg)
                         "configuration: %s", w->id.index, err);
             else
                 log_debug("worker %u: configuration reloaded", w->id.index);
+            pthread_mutex_lock(&w->lock);
+            w->reloaded = msg.cfg->generation;
+            pthread_cond_signal(&w->cond);
+            pthread_mutex_unlock(&w->lock);
             wsg_cfg_free(msg.cfg);
             break;
         case CMD_REOPEN:
@@ -85,7 +89,7 @@ worker_started(struct wsg_worker *w, int verdict)
 {
     pthread_mutex_lock(&w->lock);
     w->started = verdict;
-    pthread_cond_signal(&w->started_cond);
+    pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -116,6 +120,10 @@ worker_main(void *arg)
     }
     worker_started(w, 1);
     event_base_dispatch(w->id.base);
+    pthread_mutex_lock(&w->lock);
+    w->ended = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
     wsg_worker_release(w);
     return NULL;
 }
@@ -132,7 +140,7 @@ wsg_worker_start(struct wsg_worker *w, char *err, size_t errlen)
      * full pipe, and a handful of commands never fill one. */
     fcntl(w->cmd[1], F_SETFL, fcntl(w->cmd[1], F_GETFL) & ~O_NONBLOCK);
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->started_cond, NULL);
+    pthread_cond_init(&w->cond, NULL);
     wsg_cfg_ref(w->cfg);
 
     /* Signals are the main thread's (its event loop takes them). */
@@ -151,7 +159,7 @@ wsg_worker_start(struct wsg_worker *w, char *err, size_t errlen)
     w->running = true;
     pthread_mutex_lock(&w->lock);
     while (w->started == 0)
-        pthread_cond_wait(&w->started_cond, &w->lock);
+        pthread_cond_wait(&w->cond, &w->lock);
     pthread_mutex_unlock(&w->lock);
     if (w->started < 0) {
         snprintf(err, errlen, "%s", w->err);
@@ -161,11 +169,11 @@ wsg_worker_start(struct wsg_worker *w, char *err, size_t errlen)
     return 0;
 }
 
-static void
+static bool
 worker_post(struct wsg_worker *w, struct worker_msg msg)
 {
     if (!w->running)
-        return;
+        return false;
     ssize_t n;
     do
         n = write(w->cmd[1], &msg, sizeof(msg));
@@ -175,14 +183,31 @@ worker_post(struct wsg_worker *w, struct worker_msg msg)
                 n < 0 ? strerror(errno) : "short write");
         if (msg.cmd == CMD_RELOAD)
             wsg_cfg_free(msg.cfg);
+        return false;
     }
+    return true;
 }
 
 void
 wsg_worker_post_reload(struct wsg_worker *w, struct wsg_config *cfg)
 {
     wsg_cfg_ref(cfg);
-    worker_post(w, (struct worker_msg){.cmd = CMD_RELOAD, .cfg = cfg});
+    if (!worker_post(w, (struct worker_msg){.cmd = CMD_RELOAD, .cfg = cfg})) {
+        pthread_mutex_lock(&w->lock);   /* nothing to wait for */
+        w->reloaded = cfg->generation;
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+void
+wsg_worker_wait_reload(struct wsg_worker *w, const struct wsg_config *cfg)
+{
+    if (!w->running)
+        return;
+    pthread_mutex_lock(&w->lock);
+    while (w->reloaded < cfg->generation && !w->ended)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
 }
 
 void
@@ -206,7 +231,7 @@ wsg_worker_join(struct wsg_worker *w)
     w->running = false;
     close(w->cmd[0]);
     close(w->cmd[1]);
-    pthread_cond_destroy(&w->started_cond);
+    pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
 }
 

@@ -34,9 +34,11 @@ struct wsg_worker {
     bool running;                   /* the thread was started */
     int cmd[2];                     /* pipe: commands from the main thread */
     struct event *cmd_ev;
-    pthread_mutex_t lock;           /* for the start-up verdict: */
-    pthread_cond_t started_cond;
+    pthread_mutex_t lock;           /* for what the thread tells the main one: */
+    pthread_cond_t cond;
     int started;                    /* 0 pending, 1 serving, -1 failed (err) */
+    unsigned long reloaded;         /* generation of the last reload it handled */
+    bool ended;                     /* its loop is over */
     char err[1024];
 };
 
@@ -59,6 +61,11 @@ int wsg_worker_reconfigure(struct wsg_worker *w, struct wsg_config *cfg, char *e
  * the access log, or stop (close every connection with 1001, then end
  * the thread). */
 void wsg_worker_post_reload(struct wsg_worker *w, struct wsg_config *cfg);
+
+/* After wsg_worker_post_reload: wait until the worker has handled it (or
+ * its loop is over), so that a reload is done everywhere when the daemon
+ * says it is. */
+void wsg_worker_wait_reload(struct wsg_worker *w, const struct wsg_config *cfg);
 void wsg_worker_post_reopen(struct wsg_worker *w);
 void wsg_worker_post_stop(struct wsg_worker *w);
 

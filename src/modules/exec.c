@@ -13,7 +13,8 @@
  *   user = "nobody"         run as this user (and its groups); only while
  *                           wsgated runs as root, else the process is refused
  *   max_processes = 0       processes alive at once (0: no limit); one more
- *                           connection is closed 1013 at once
+ *                           connection is closed 1013 at once; with
+ *                           workers = N, each worker's own count
  *   stderr = "log"          "log": each line to wsgated's log; "null"
  *   kill_grace = 5          seconds between SIGTERM and SIGKILL
  *   max_line = "64K"        lines: a longer stdout line closes 1009

@@ -77,6 +77,8 @@ class TestExec(DaemonTestCase):
             ex("/wd", ["pwd"], working_directory="/usr"),
         ],
         limits={"max_message": 4 << 20, "max_frame": 4 << 20},
+        # max_processes is each worker's (test_max_processes needs one).
+        extra={"workers": 1},
     )
 
     def ws(self, path, headers=None):
