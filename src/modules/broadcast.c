@@ -605,14 +605,8 @@ bc_open(struct wsg_conn *c, void *state)
         return bc_refuse(c, BC_CLOSE_INTERNAL, "out of memory");
     m->conn = c;
     /* With workers, the room's size is every worker's: the bus counts it. */
-    enum rooms_join_result joined = ROOMS_JOINED;
-    if (st->bus != NULL) {
-        switch (workerbus_room_join(st->bus, name, len, st->opt.max_members)) {
-        case WORKERBUS_JOINED: joined = ROOMS_JOINED; break;
-        case WORKERBUS_FULL: joined = ROOMS_FULL; break;
-        case WORKERBUS_NOMEM: default: joined = ROOMS_NOMEM; break;
-        }
-    }
+    enum rooms_join_result joined = st->bus != NULL
+        ? workerbus_room_join(st->bus, name, len, st->opt.max_members) : ROOMS_JOINED;
     if (joined == ROOMS_JOINED) {
         joined = rooms_join(st->rooms, m, name, len,
                             st->bus != NULL ? 0 : st->opt.max_members);

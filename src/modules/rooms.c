@@ -70,8 +70,8 @@ load_le64(const unsigned char *p)
         v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);         \
     } while (0)
 
-static uint64_t
-siphash13(const uint64_t key[2], const void *data, size_t len)
+uint64_t
+rooms_hash(const uint64_t key[2], const void *data, size_t len)
 {
     const unsigned char *p = data;
     uint64_t v0 = key[0] ^ UINT64_C(0x736f6d6570736575);
@@ -99,8 +99,8 @@ siphash13(const uint64_t key[2], const void *data, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-static void
-rooms_seed(uint64_t key[2])
+void
+rooms_hash_seed(uint64_t key[2])
 {
     if (getrandom(key, 2 * sizeof(key[0]), GRND_NONBLOCK) == 2 * sizeof(key[0]))
         return;
@@ -125,7 +125,7 @@ rooms_new(void)
         return NULL;
     }
     r->nbuckets = ROOMS_MIN_BUCKETS;
-    rooms_seed(r->key);
+    rooms_hash_seed(r->key);
     return r;
 }
 
@@ -190,7 +190,7 @@ rooms_lookup(const struct rooms *r, uint64_t hash, const void *name, size_t len)
 struct room *
 rooms_find(const struct rooms *r, const void *name, size_t len)
 {
-    return rooms_lookup(r, siphash13(r->key, name, len), name, len);
+    return rooms_lookup(r, rooms_hash(r->key, name, len), name, len);
 }
 
 static struct room *
@@ -249,7 +249,7 @@ enum rooms_join_result
 rooms_join(struct rooms *r, struct rooms_member *m, const void *name, size_t len,
            size_t max_members)
 {
-    uint64_t hash = siphash13(r->key, name, len);
+    uint64_t hash = rooms_hash(r->key, name, len);
     struct room *room = rooms_lookup(r, hash, name, len);
     if (room != NULL && max_members > 0 && room->nmembers >= max_members)
         return ROOMS_FULL;

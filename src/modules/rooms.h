@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wsgate/conn.h"
 
@@ -48,6 +49,13 @@ struct rooms_delivery {
     size_t closed;              /* closing, or just closed as too slow */
     size_t failed;              /* WSG_SEND_ERROR */
 };
+
+/* The hash room names are looked up by: SipHash-1-3 under a random key
+ * (rooms_hash_seed, one per table), since clients choose the names and
+ * must not be able to choose ones that all land in one chain.  For any
+ * table of room names (the worker bus keeps one too). */
+void rooms_hash_seed(uint64_t key[2]);
+uint64_t rooms_hash(const uint64_t key[2], const void *name, size_t len);
 
 /* NULL when out of memory. */
 struct rooms *rooms_new(void);

@@ -34,6 +34,8 @@
 
 #include "wsgate/module.h"
 
+#include "rooms.h"
+
 struct item {
     struct item *next;
     enum wsg_message_type type;
@@ -65,6 +67,7 @@ struct workerbus {
 /* A room's members on every worker, for max_members and room_members. */
 struct room_count {
     struct room_count *next;
+    uint64_t hash;
     size_t members;
     size_t len;
     char name[];
@@ -78,6 +81,7 @@ struct group {
     pthread_mutex_t rooms_lock;         /* the counts: */
     struct room_count **rooms;          /* a chained hash, nbuckets a power of 2 */
     size_t nbuckets, nrooms;
+    uint64_t key[2];                    /* its hash's (rooms_hash) */
     char endpoint[];
 };
 
@@ -133,6 +137,7 @@ group_of(const char *endpoint, unsigned long generation)
     g->generation = generation;
     pthread_mutex_init(&g->lock, NULL);
     pthread_mutex_init(&g->rooms_lock, NULL);
+    rooms_hash_seed(g->key);
     g->next = groups;
     groups = g;
     return g;
@@ -367,21 +372,14 @@ workerbus_publish(struct workerbus *b, const char *room, size_t len,
 
 /* ---- room counts across workers ------------------------------------------- */
 
-static size_t
-room_hash(const char *name, size_t len)
-{
-    size_t h = 14695981039346656037u;          /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)name[i]) * 1099511628211u;
-    return h;
-}
-
-/* The room's count, or where it would be linked; rooms_lock held. */
+/* The count of the room with this hash and name, or where it would be
+ * linked; rooms_lock held. */
 static struct room_count **
-room_slot(struct group *g, const char *name, size_t len)
+room_slot(struct group *g, uint64_t hash, const char *name, size_t len)
 {
-    struct room_count **p = &g->rooms[room_hash(name, len) & (g->nbuckets - 1)];
-    while (*p != NULL && ((*p)->len != len || memcmp((*p)->name, name, len) != 0))
+    struct room_count **p = &g->rooms[hash & (g->nbuckets - 1)];
+    while (*p != NULL && ((*p)->hash != hash || (*p)->len != len
+                          || memcmp((*p)->name, name, len) != 0))
         p = &(*p)->next;
     return p;
 }
@@ -398,7 +396,7 @@ rooms_grow(struct group *g)
         while (g->rooms[i] != NULL) {
             struct room_count *rc = g->rooms[i];
             g->rooms[i] = rc->next;
-            size_t j = room_hash(rc->name, rc->len) & (n - 1);
+            size_t j = rc->hash & (n - 1);
             rc->next = t[j];
             t[j] = rc;
         }
@@ -408,30 +406,32 @@ rooms_grow(struct group *g)
     return true;
 }
 
-enum workerbus_join
+enum rooms_join_result
 workerbus_room_join(struct workerbus *b, const char *name, size_t len, size_t max_members)
 {
     struct group *g = b->group;
-    enum workerbus_join r = WORKERBUS_JOINED;
+    enum rooms_join_result r = ROOMS_JOINED;
+    uint64_t hash = rooms_hash(g->key, name, len);
     pthread_mutex_lock(&g->rooms_lock);
     if (g->nrooms >= g->nbuckets && !rooms_grow(g) && g->nbuckets == 0) {
         pthread_mutex_unlock(&g->rooms_lock);
-        return WORKERBUS_NOMEM;
+        return ROOMS_NOMEM;
     }
-    struct room_count **p = room_slot(g, name, len);
+    struct room_count **p = room_slot(g, hash, name, len);
     if (*p == NULL) {
         struct room_count *rc = calloc(1, sizeof(*rc) + len);
         if (rc == NULL) {
-            r = WORKERBUS_NOMEM;
+            r = ROOMS_NOMEM;
         } else {
             memcpy(rc->name, name, len);
+            rc->hash = hash;
             rc->len = len;
             rc->members = 1;
             *p = rc;
             g->nrooms++;
         }
     } else if (max_members > 0 && (*p)->members >= max_members) {
-        r = WORKERBUS_FULL;
+        r = ROOMS_FULL;
     } else {
         (*p)->members++;
     }
@@ -443,8 +443,9 @@ void
 workerbus_room_leave(struct workerbus *b, const char *name, size_t len)
 {
     struct group *g = b->group;
+    uint64_t hash = rooms_hash(g->key, name, len);
     pthread_mutex_lock(&g->rooms_lock);
-    struct room_count **p = g->nbuckets > 0 ? room_slot(g, name, len) : NULL;
+    struct room_count **p = g->nbuckets > 0 ? room_slot(g, hash, name, len) : NULL;
     if (p != NULL && *p != NULL && --(*p)->members == 0) {
         struct room_count *rc = *p;
         *p = rc->next;
@@ -458,8 +459,9 @@ size_t
 workerbus_room_members(struct workerbus *b, const char *name, size_t len)
 {
     struct group *g = b->group;
+    uint64_t hash = rooms_hash(g->key, name, len);
     pthread_mutex_lock(&g->rooms_lock);
-    struct room_count **p = g->nbuckets > 0 ? room_slot(g, name, len) : NULL;
+    struct room_count **p = g->nbuckets > 0 ? room_slot(g, hash, name, len) : NULL;
     size_t n = p != NULL && *p != NULL ? (*p)->members : 0;
     pthread_mutex_unlock(&g->rooms_lock);
     return n;

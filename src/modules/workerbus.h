@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "backplane.h"          /* backplane_deliver_fn */
+#include "rooms.h"              /* enum rooms_join_result */
 
 struct event_base;
 struct workerbus;
@@ -46,12 +47,10 @@ void workerbus_publish(struct workerbus *b, const char *room, size_t len,
 
 /* Room membership across the group's workers, so that max_members and
  * room_members count every worker: a member joins here before its own
- * worker's room, and leaves both.  WORKERBUS_FULL when the room already
- * has max_members (> 0) members on all workers together. */
-enum workerbus_join { WORKERBUS_JOINED, WORKERBUS_FULL, WORKERBUS_NOMEM };
-
-enum workerbus_join workerbus_room_join(struct workerbus *b, const char *name, size_t len,
-                                        size_t max_members);
+ * worker's room, and leaves both.  ROOMS_FULL when the room already has
+ * max_members (> 0) members on all workers together. */
+enum rooms_join_result workerbus_room_join(struct workerbus *b, const char *name,
+                                           size_t len, size_t max_members);
 void workerbus_room_leave(struct workerbus *b, const char *name, size_t len);
 
 /* Members of the room on every worker. */
