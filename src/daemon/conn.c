@@ -168,14 +168,23 @@ now_ms(void)
 
 #define SMALL_FRAME_MAX 512
 
+/* The output evbuffer, about to be added to: uncopied frames queued
+ * before go into it first (the order is kept), and it is no longer known
+ * to be empty. */
+static struct evbuffer *
+conn_output(struct wsg_conn *c)
+{
+    if (c->zc != NULL)
+        conn_zc_spill(c, 0);
+    c->out_empty = false;
+    return c->out;
+}
+
 static int
 conn_write_frame_rsv(struct wsg_conn *c, uint8_t opcode, uint8_t rsv, const void *data,
                      size_t len)
 {
-    struct evbuffer *out = c->out;
-    if (c->zc != NULL)
-        conn_zc_spill(c, 0);           /* what was queued first goes first */
-    c->out_empty = false;
+    struct evbuffer *out = conn_output(c);
     struct wsg_frame_header h = {.fin = true, .rsv = rsv, .opcode = opcode,
                                  .payload_len = len};
     /* Small frames in one evbuffer_add: each add runs the output's
@@ -224,14 +233,12 @@ conn_write_taken(struct wsg_conn *c, uint8_t opcode, const void *data, size_t le
     uint8_t frame[WSG_FRAME_MAX_HEADER];
     struct wsg_frame_header h = {.fin = true, .opcode = opcode, .payload_len = len};
     size_t n = wsg_frame_write_header(frame, sizeof(frame), &h);
-    if (c->zc != NULL)
-        conn_zc_spill(c, 0);           /* what was queued first goes first */
-    c->out_empty = false;
-    if (evbuffer_add(c->out, frame, n) != 0)
+    struct evbuffer *out = conn_output(c);
+    if (evbuffer_add(out, frame, n) != 0)
         return -1;
-    if (evbuffer_add_reference(c->out, data, len, taken_written, NULL) == 0)
+    if (evbuffer_add_reference(out, data, len, taken_written, NULL) == 0)
         wsg_reader_take(&c->reader, data);  /* the output frees it now */
-    else if (evbuffer_add(c->out, data, len) != 0)
+    else if (evbuffer_add(out, data, len) != 0)
         return -1;
     conn_mark_dirty(c);
     return 0;
@@ -499,11 +506,8 @@ wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_msg *m)
     }
     if (conn_zc_add(c, frame, len, m))
         return conn_send_queued(c, m->payload_len);
-    if (c->zc != NULL)
-        conn_zc_spill(c, 0);           /* full: keep the order */
     wsg_shared_msg_ref(m);
-    c->out_empty = false;
-    if (output_add_shared(c->out, frame, len, m) != 0)
+    if (output_add_shared(conn_output(c), frame, len, m) != 0)
         return WSG_SEND_ERROR;
     conn_mark_dirty(c);
     return conn_send_queued(c, m->payload_len);
