@@ -99,13 +99,10 @@ worker_main(void *arg)
     struct wsg_worker *w = arg;
     char *err = w->err;
     size_t errlen = sizeof(w->err);
-    if ((w->id.base = event_base_new()) == NULL) {
+    if ((w->id.base = event_base_new()) == NULL)
         snprintf(err, errlen, "worker %u: cannot create its event loop", w->id.index);
-        worker_started(w, -1);
-        return NULL;
-    }
-    w->eps = wsg_endpoints_create(w->cfg, &w->id, NULL, 0, err, errlen);
-    if (w->eps != NULL && wsg_worker_serve(w, err, errlen) == 0) {
+    else if ((w->eps = wsg_endpoints_create(w->cfg, &w->id, NULL, 0, err, errlen)) != NULL
+             && wsg_worker_serve(w, err, errlen) == 0) {
         w->cmd_ev = event_new(w->id.base, w->cmd[0], EV_READ | EV_PERSIST,
                               worker_command, w);
         if (w->cmd_ev == NULL || event_add(w->cmd_ev, NULL) != 0)
