@@ -26,6 +26,15 @@
  * saves, per written connection and turn, the epoll_ctl that adds the
  * write event, the loop turn that reports it and the epoll_ctl that
  * removes it (a fifth of the server's CPU in a broadcast profile).
+ *
+ * Sleeping, on a plain socket: a connection with nothing queued either
+ * way and its reader between messages gives back its bufferevent (with
+ * both evbuffers) and its reader, two thirds of its memory, once the 101
+ * is out if the peer has not spoken yet, else after SLEEP_AFTER_MS of
+ * quiet.  Asleep, its timer also watches the socket for reading: the
+ * first byte from the peer wakes it with fresh ones, as do a send or a
+ * close from the module, and a ping that falls due.  A busy connection
+ * never sleeps, so the message path does not pay for it.
  */
 #include "conn.h"
 
@@ -61,7 +70,7 @@ enum conn_state {
 };
 
 struct wsg_conn {
-    struct bufferevent *bev;
+    struct bufferevent *bev;   /* NULL while asleep, as are out and reader */
     /* The bufferevent's output and socket, kept here: asking libevent for
      * them (and for the output's length) on every delivery touched two
      * more structures per receiver, 7% of a broadcast's CPU. */
@@ -69,8 +78,8 @@ struct wsg_conn {
     evutil_socket_t fd;
     struct wsg_endpoint *ep;
     const struct wsg_limits *lim;
-    struct event *timer;
-    struct wsg_reader reader;
+    struct event *timer;       /* asleep: also the socket's read event */
+    struct wsg_reader *reader;
     struct wsg_deflate *pmd;   /* permessage-deflate; NULL unless negotiated */
 
     enum conn_state state;
@@ -111,7 +120,12 @@ struct wsg_conn {
     bool write_on;                 /* the bufferevent's write event is on */
     bool out_empty;                /* out is known to be empty; false: ask it.
                                     * Cleared by every add, set by our writes */
+    bool asleep;                   /* no bufferevent, no reader (see above) */
+    bool fresh;                    /* the peer has not spoken since the 101 */
 };
+
+/* Quiet for this long, a plain connection sleeps. */
+#define SLEEP_AFTER_MS 1000
 
 /* Shared frames (a broadcast's) queued to a connection with nothing else
  * pending: written at the turn's end straight from the shared messages
@@ -149,6 +163,10 @@ struct wsg_flusher {
 };
 
 static void conn_arm_timer(struct wsg_conn *c);
+static bool conn_awake(struct wsg_conn *c);
+static bool conn_can_sleep(const struct wsg_conn *c);
+static void conn_sleep(struct wsg_conn *c);
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_flush_then_linger(struct wsg_conn *c);
 static void conn_mark_dirty(struct wsg_conn *c);
 static void conn_zc_spill(struct wsg_conn *c, size_t written);
@@ -184,6 +202,8 @@ static int
 conn_write_frame_rsv(struct wsg_conn *c, uint8_t opcode, uint8_t rsv, const void *data,
                      size_t len)
 {
+    if (!conn_awake(c))
+        return -1;
     struct evbuffer *out = conn_output(c);
     struct wsg_frame_header h = {.fin = true, .rsv = rsv, .opcode = opcode,
                                  .payload_len = len};
@@ -228,7 +248,7 @@ taken_written(const void *data, size_t len, void *arg)
 static int
 conn_write_taken(struct wsg_conn *c, uint8_t opcode, const void *data, size_t len)
 {
-    if (len < TAKE_MIN || !wsg_reader_owns(&c->reader, data))
+    if (len < TAKE_MIN || !wsg_reader_owns(c->reader, data))
         return 1;
     uint8_t frame[WSG_FRAME_MAX_HEADER];
     struct wsg_frame_header h = {.fin = true, .opcode = opcode, .payload_len = len};
@@ -237,7 +257,7 @@ conn_write_taken(struct wsg_conn *c, uint8_t opcode, const void *data, size_t le
     if (evbuffer_add(out, frame, n) != 0)
         return -1;
     if (evbuffer_add_reference(out, data, len, taken_written, NULL) == 0)
-        wsg_reader_take(&c->reader, data);  /* the output frees it now */
+        wsg_reader_take(c->reader, data);   /* the output frees it now */
     else if (evbuffer_add(out, data, len) != 0)
         return -1;
     conn_mark_dirty(c);
@@ -442,6 +462,8 @@ conn_send_admit(struct wsg_conn *c, size_t len)
 {
     if (c->state != CONN_OPEN)
         return WSG_SEND_CLOSED;
+    if (!conn_awake(c))
+        return WSG_SEND_ERROR;
     size_t pending = wsg_conn_pending(c);
     if (pending > 0 && pending + len > c->lim->output_high_watermark) {
         if (c->lim->slow_policy == WSG_SLOW_DROP) {
@@ -547,7 +569,7 @@ conn_fail(struct wsg_conn *c, enum wsg_err err)
 void
 wsg_conn_pause(struct wsg_conn *c)
 {
-    if (c->state != CONN_OPEN || c->paused)
+    if (c->state != CONN_OPEN || c->paused || !conn_awake(c))
         return;
     c->paused = true;
     bufferevent_disable(c->bev, EV_READ);
@@ -639,12 +661,24 @@ conn_end(struct wsg_conn *c, uint16_t code)
         c->opened = false;
         c->ep->mod->on_close(c, code, c->ep->state);
     }
-    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    if (c->asleep)
+        WSG_STAT_SUB(c->stats->asleep, 1);
+    if (c->bev != NULL) {
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    }
     conn_zc_drop(c);
     event_free(c->timer);
-    wsg_reader_free(&c->reader);
+    if (c->reader != NULL) {
+        wsg_reader_free(c->reader);
+        free(c->reader);
+    }
     wsg_deflate_free(c->pmd);
+    if (c->flusher != NULL) {   /* the bufferevent and the socket are ours */
+        if (c->bev != NULL)
+            bufferevent_free(c->bev);
+        close(c->fd);
+    }
     c->on_end(c, c->end_arg);   /* may still read the report, target, subprotocol */
     wsg_endpoint_unref(c->ep);
     free(c->peer);
@@ -782,6 +816,7 @@ conn_process_input(struct wsg_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     c->last_rx_ms = now_ms();
+    c->fresh = false;
 
     while (conn_parsing(c) && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v[8];
@@ -795,7 +830,7 @@ conn_process_input(struct wsg_conn *c)
             while (left > 0 && conn_parsing(c)) {
                 struct wsg_msg m;
                 size_t used = 0;
-                enum wsg_err err = wsg_reader_feed(&c->reader, p, left, &used, &m);
+                enum wsg_err err = wsg_reader_feed(c->reader, p, left, &used, &m);
                 p += used;
                 left -= used;
                 used_total += used;
@@ -832,6 +867,11 @@ conn_written(struct wsg_conn *c)
         c->over_low_mark = false;
         if (c->ep->mod->on_drain != NULL)
             c->ep->mod->on_drain(c, c->ep->state);
+    }
+    if (c->fresh) {             /* the 101 is out, and not a word back yet */
+        c->fresh = false;
+        if (conn_can_sleep(c))
+            conn_sleep(c);
     }
 }
 
@@ -1142,12 +1182,131 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
     conn_end(c, c->close_sent ? c->close_code : WSG_CLOSE_ABNORMAL);
 }
 
+/* ---- sleeping ----------------------------------------------------------- */
+
+static uint64_t
+conn_quiet_since(const struct wsg_conn *c)
+{
+    return c->last_rx_ms > c->last_data_ms ? c->last_rx_ms : c->last_data_ms;
+}
+
+/* Nothing queued either way, nothing half read: the bufferevent and the
+ * reader hold nothing that fresh ones would not. */
+static bool
+conn_can_sleep(const struct wsg_conn *c)
+{
+    return c->flusher != NULL && !c->asleep && c->state == CONN_OPEN && !c->paused
+           && !c->dirty && !c->write_on && !c->over_low_mark && wsg_conn_pending(c) == 0
+           && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
+           && wsg_reader_idle(c->reader);
+}
+
+static struct wsg_reader *
+conn_reader_new(const struct wsg_conn *c)
+{
+    struct wsg_reader *r = malloc(sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    struct wsg_reader_limits rl = {
+        .role = WSG_ROLE_SERVER,
+        .rsv_allowed = c->pmd != NULL ? WSG_RSV1 : 0, /* RFC 7692 6 */
+        .max_frame = c->lim->max_frame,
+        .max_message = c->lim->max_message,
+    };
+    wsg_reader_init(r, &rl);
+    return r;
+}
+
+/* Our callbacks and settings on a bufferevent, new or handed over. */
+static void
+conn_take_bev(struct wsg_conn *c, struct bufferevent *bev)
+{
+    c->bev = bev;
+    c->out = bufferevent_get_output(bev);
+    bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_setwatermark(bev, EV_WRITE, c->lim->output_high_watermark / 2, 0);
+    /* libevent writes at most 16 KiB per call by default: a 64 KiB frame
+     * took five writev calls. */
+    bufferevent_set_max_single_write(bev, 1 << 20);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    bufferevent_set_timeouts(bev, NULL, NULL);
+    if (c->flusher != NULL) {
+        bufferevent_disable(bev, EV_WRITE);
+        bufferevent_enable(bev, EV_READ);
+    } else {
+        c->write_on = true;
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+    }
+}
+
+static void
+conn_sleep(struct wsg_conn *c)
+{
+    bufferevent_free(c->bev);       /* the socket stays: no BEV_OPT_CLOSE_ON_FREE */
+    c->bev = NULL;
+    c->out = NULL;
+    c->out_empty = true;
+    wsg_reader_free(c->reader);
+    free(c->reader);
+    c->reader = NULL;
+    wsg_deflate_idle(c->pmd);
+    c->asleep = true;
+    WSG_STAT_ADD(c->stats->asleep, 1);
+    struct event_base *base = event_get_base(c->timer);
+    event_del(c->timer);
+    event_assign(c->timer, base, c->fd, EV_READ, conn_timer_cb, c);
+    conn_arm_timer(c);
+}
+
+static bool
+conn_wake(struct wsg_conn *c)
+{
+    struct event_base *base = event_get_base(c->timer);
+    struct bufferevent *bev = bufferevent_socket_new(base, c->fd, 0);
+    struct wsg_reader *r = conn_reader_new(c);
+    if (bev == NULL || r == NULL) {
+        if (bev != NULL)
+            bufferevent_free(bev);
+        free(r);
+        log_warn("%s: out of memory waking an idle connection", c->peer);
+        return false;
+    }
+    event_del(c->timer);
+    event_assign(c->timer, base, -1, 0, conn_timer_cb, c);
+    c->asleep = false;
+    WSG_STAT_SUB(c->stats->asleep, 1);
+    c->reader = r;
+    conn_take_bev(c, bev);
+    conn_arm_timer(c);
+    return true;
+}
+
+/* Awake, to queue output or stop reading; false when out of memory (the
+ * connection then sleeps on, unchanged). */
+static bool
+conn_awake(struct wsg_conn *c)
+{
+    return !c->asleep || conn_wake(c);
+}
+
+/* ---- the timer ---------------------------------------------------------- */
+
 static void
 conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wsg_conn *c = arg;
     uint64_t now = now_ms();
-    (void)fd, (void)what;
+    (void)fd;
+
+    if (what & EV_READ) {           /* asleep: the peer sent bytes, or EOF */
+        if (!conn_wake(c)) {
+            conn_end(c, WSG_CLOSE_ABNORMAL);
+            return;
+        }
+        c->last_rx_ms = now;        /* the bufferevent reads them next turn */
+        conn_arm_timer(c);
+        return;
+    }
 
     if (c->state != CONN_OPEN) {
         if (now < c->close_deadline_ms) {
@@ -1179,12 +1338,17 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
             c->ping_sent_ms = now;
         }
     }
+    if (conn_can_sleep(c) && now - conn_quiet_since(c) >= SLEEP_AFTER_MS) {
+        conn_sleep(c);              /* arms the timer */
+        return;
+    }
     conn_arm_timer(c);
 }
 
-/* One timer per connection, set for the nearest deadline.  Activity only
- * moves timestamps; the timer re-arms itself when it fires early, which
- * keeps event_add() off the per-frame path. */
+/* One timer per connection, set for the nearest deadline (or, on a plain
+ * connection awake, the next look at whether it may sleep).  Activity
+ * only moves timestamps; the timer re-arms itself when it fires early,
+ * which keeps event_add() off the per-frame path. */
 static void
 conn_arm_timer(struct wsg_conn *c)
 {
@@ -1201,17 +1365,30 @@ conn_arm_timer(struct wsg_conn *c)
             if (t < next)
                 next = t;
         }
+        if (c->flusher != NULL && !c->asleep) {
+            /* Not before a second from now: one that cannot sleep yet
+             * (output waiting for a slow reader) is looked at again later. */
+            uint64_t t = conn_quiet_since(c) + SLEEP_AFTER_MS;
+            if (t <= now)
+                t = now + SLEEP_AFTER_MS;
+            if (t < next)
+                next = t;
+        }
     } else {
         next = c->close_deadline_ms;
     }
     if (next == UINT64_MAX) {
-        evtimer_del(c->timer);
+        /* Asleep, the socket is still watched; else nothing to wait for. */
+        if (c->asleep)
+            event_add(c->timer, NULL);
+        else
+            event_del(c->timer);
         return;
     }
     uint64_t delay = next > now ? next - now : 0;
     struct timeval tv = {.tv_sec = (time_t)(delay / 1000),
                          .tv_usec = (suseconds_t)(delay % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    event_add(c->timer, &tv);
 }
 
 /* ---- life -------------------------------------------------------------- */
@@ -1238,24 +1415,24 @@ wsg_conn_start(const struct wsg_conn_params *p)
         c->pmd = wsg_deflate_new(WSG_ROLE_SERVER, p->deflate, z->level, z->mem_level,
                                  p->ep->cfg->limits.max_message);
     }
-    if (c->timer == NULL || c->peer == NULL || c->target == NULL
+    c->lim = &p->ep->cfg->limits;
+    c->reader = conn_reader_new(c);   /* after pmd: RSV1 is allowed with it */
+    if (c->timer == NULL || c->peer == NULL || c->target == NULL || c->reader == NULL
         || (p->subprotocol != NULL && c->subprotocol == NULL)
         || (p->deflate != NULL && c->pmd == NULL)) {
         wsg_deflate_free(c->pmd);
         if (c->timer != NULL)
             event_free(c->timer);
+        free(c->reader);
         free(c->peer);
         free(c->target);
         free(c->subprotocol);
         free(c);
         return NULL;
     }
-    c->bev = p->bev;
-    c->out = bufferevent_get_output(c->bev);
-    c->fd = bufferevent_getfd(c->bev);
+    c->fd = bufferevent_getfd(p->bev);
     c->ep = p->ep;
     wsg_endpoint_ref(c->ep);
-    c->lim = &c->ep->cfg->limits;
     c->stats = c->ep->stats;
     c->on_end = p->on_end;
     c->end_arg = p->end_arg;
@@ -1264,29 +1441,11 @@ wsg_conn_start(const struct wsg_conn_params *p)
     c->msg_burst = wsg_bucket_burst(c->lim->messages_per_second, c->lim->messages_burst);
     wsg_bucket_init(&c->msg_bucket, c->msg_burst, c->last_data_ms);
 
-    struct wsg_reader_limits rl = {
-        .role = WSG_ROLE_SERVER,
-        .rsv_allowed = c->pmd != NULL ? WSG_RSV1 : 0, /* RFC 7692 6 */
-        .max_frame = c->lim->max_frame,
-        .max_message = c->lim->max_message,
-    };
-    wsg_reader_init(&c->reader, &rl);
-
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, c->lim->output_high_watermark / 2, 0);
-    /* libevent writes at most 16 KiB per call by default: a 64 KiB frame
-     * took five writev calls. */
-    bufferevent_set_max_single_write(c->bev, 1 << 20);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
     c->flusher = p->flusher;
+    conn_take_bev(c, p->bev);
     if (c->flusher != NULL) {
-        bufferevent_disable(c->bev, EV_WRITE);
-        bufferevent_enable(c->bev, EV_READ);
+        c->fresh = true;
         conn_mark_dirty(c);          /* the 101 may still be queued */
-    } else {
-        c->write_on = true;
-        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     }
 
     c->opened = true;

@@ -47,10 +47,13 @@ struct wsg_conn_params {
     void *end_arg;
     /* End our direction once the close frame is out (TLS: close_notify,
      * then the socket's write side), called with end_arg.  NULL: the
-     * socket's write side only. */
+     * socket's write side only (a plain socket). */
     void (*shutdown_write)(void *arg);
-    /* A plain socket the bufferevent owns: we write to it ourselves at
-     * the end of each loop turn.  NULL: the bufferevent writes (TLS). */
+    /* A plain socket: the connection takes the bufferevent (made without
+     * BEV_OPT_CLOSE_ON_FREE) and the socket, writes to it itself at the
+     * end of each loop turn, frees the bufferevent while idle and closes
+     * the socket at the end.  NULL: TLS; the bufferevent is borrowed and
+     * writes itself. */
     struct wsg_flusher *flusher;
 };
 

@@ -283,6 +283,9 @@ struct ep_family {
 static const struct ep_family ep_families[] = {
     { "wsgate_connections_open", "gauge", "WebSocket connections open now",
       EP_FIELD(open) },
+    { "wsgate_connections_asleep", "gauge",
+      "Open connections quiet enough to hold no buffers (woken by their next byte)",
+      EP_FIELD(asleep) },
     { "wsgate_connections_total", "counter", "WebSocket connections accepted (101 sent)",
       EP_FIELD(total) },
     { "wsgate_messages_received_total", "counter", "Data messages received from clients",

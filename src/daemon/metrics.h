@@ -47,6 +47,7 @@ enum wsg_closer { WSG_CLOSED_BY_CLIENT, WSG_CLOSED_BY_SERVER };
 struct wsg_ep_stats {
     struct wsg_ep_stats *next;
     uint64_t open;                      /* a gauge */
+    uint64_t asleep;                    /* a gauge: of those, holding no buffers */
     uint64_t total;
     uint64_t rejected[WSG_REJECT_N];
     uint64_t msgs_in, msgs_out;         /* data messages */

@@ -186,9 +186,7 @@ session_shutdown_write(void *arg)
 {
     struct wsg_session *s = arg;
     session_close_notify(s);
-    if (s->bev != NULL)
-        shutdown(bufferevent_getfd(s->bev), SHUT_WR);
-    else if (s->evcon != NULL)
+    if (s->evcon != NULL)
         shutdown(bufferevent_getfd(evhttp_connection_get_bufferevent(s->evcon)), SHUT_WR);
 }
 
@@ -206,8 +204,6 @@ session_release(struct wsg_session *s)
         evhttp_connection_set_closecb(s->evcon, NULL, NULL);
         evhttp_connection_free(s->evcon); /* frees the request, bufferevent, socket */
     }
-    if (s->bev != NULL)
-        bufferevent_free(s->bev);         /* and the socket */
     free(s);
     wsg_server_session_ended(srv);
 }
@@ -290,6 +286,10 @@ wsg_session_shutdown(struct wsg_session *s)
  * (libevent itself frees connections inside this callback, on errors.)
  * wss:// stays with evhttp: the TLS state lives in its bufferevent.  Out of
  * descriptors, a connection stays with evhttp too.
+ *
+ * The new bufferevent does not close its socket when freed: the
+ * connection takes both, and frees the bufferevent whenever it falls
+ * asleep (conn.c).
  */
 /* Early frames move into the new input buffer, whose end only its
  * bufferevent adds to (libevent keeps it frozen otherwise). */
@@ -303,6 +303,14 @@ move_input(struct bufferevent *to, struct bufferevent *from)
     return rc;
 }
 
+static void
+own_bev_free(struct bufferevent *bev)
+{
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    bufferevent_free(bev);
+    close(fd);
+}
+
 static struct bufferevent *
 leave_evhttp_begin(struct wsg_server *srv, struct bufferevent *old)
 {
@@ -311,13 +319,13 @@ leave_evhttp_begin(struct wsg_server *srv, struct bufferevent *old)
     int fd = fcntl(bufferevent_getfd(old), F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
-    struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, 0);
     if (bev == NULL) {
         close(fd);
         return NULL;
     }
     if (move_input(bev, old) != 0) {
-        bufferevent_free(bev);
+        own_bev_free(bev);
         return NULL;
     }
     /* The old output's start is frozen after a response was written (an
@@ -326,7 +334,7 @@ leave_evhttp_begin(struct wsg_server *srv, struct bufferevent *old)
     evbuffer_unfreeze(bufferevent_get_output(old), 1);
     if (evbuffer_add_buffer(bufferevent_get_output(bev), bufferevent_get_output(old)) != 0) {
         move_input(old, bev);
-        bufferevent_free(bev);
+        own_bev_free(bev);
         return NULL;
     }
     bufferevent_disable(old, EV_READ | EV_WRITE);
@@ -517,11 +525,11 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
     evhttp_connection_set_closecb(evcon, session_evcon_closed, s);
     int one = 1;
     setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    s->bev = leave_evhttp_begin(srv, bev);
+    struct bufferevent *own = leave_evhttp_begin(srv, bev);
 
     struct wsg_conn_params p = {
         .base = srv->base,
-        .bev = s->bev != NULL ? s->bev : bev,
+        .bev = own != NULL ? own : bev,
         .ep = ep,
         .peer = h.peer,
         .target = evhttp_request_get_uri(req),
@@ -532,19 +540,21 @@ wsg_upgrade(struct wsg_server *srv, struct evhttp_request *req, struct wsg_endpo
         .secure = secure,
         .on_end = session_conn_ended,
         .end_arg = s,
-        .shutdown_write = session_shutdown_write,
-        .flusher = s->bev != NULL ? srv->flusher : NULL,
+        .shutdown_write = own != NULL ? NULL : session_shutdown_write,
+        .flusher = own != NULL ? srv->flusher : NULL,
     };
     log_debug("%s: upgraded %s%s%s", h.peer, p.target,
               protocol != NULL ? " subprotocol " : "", protocol != NULL ? protocol : "");
     s->conn = wsg_conn_start(&p);
     if (s->conn == NULL) {
         log_warn("%s: out of memory for a new connection", h.peer);
+        if (own != NULL)
+            own_bev_free(own);
         session_release(s);
         return;
     }
     WSG_STAT_ADD(ep->stats->total, 1);
-    if (s->bev != NULL) {
+    if (own != NULL) {
         leave_evhttp_finish(s, bev);
         return;
     }

@@ -18,7 +18,6 @@ struct wsg_session {
     TAILQ_ENTRY(wsg_session) link;
     struct wsg_server *srv;
     struct evhttp_connection *evcon;  /* NULL once evhttp let go of it */
-    struct bufferevent *bev;          /* ws://: ours once it left evhttp */
     struct wsg_conn *conn;            /* NULL once the connection ended */
     struct wsg_endpoint *ep;          /* a reference */
     char addr[64];                    /* client address, for per-IP counts and the log */

@@ -101,6 +101,12 @@ wsg_reader_shrink(struct wsg_reader *r)
     r->len = 0;
 }
 
+bool
+wsg_reader_idle(const struct wsg_reader *r)
+{
+    return r->error == WSG_OK && r->hlen == 0 && !r->in_payload && !r->in_message;
+}
+
 size_t
 wsg_reader_need(const struct wsg_reader *r)
 {

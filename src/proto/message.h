@@ -89,6 +89,10 @@ size_t wsg_reader_need(const struct wsg_reader *r);
 /* Give back buffer memory held between messages (idle connections). */
 void wsg_reader_shrink(struct wsg_reader *r);
 
+/* Between messages: no frame begun, no message being assembled, no error.
+ * Such a reader holds nothing a fresh wsg_reader_init() would not. */
+bool wsg_reader_idle(const struct wsg_reader *r);
+
 /* Is data the start of the buffer of the data message just handed out? */
 bool wsg_reader_owns(const struct wsg_reader *r, const uint8_t *data);
 

@@ -572,6 +572,47 @@ START_TEST(test_feed_stops_after_one_message)
 }
 END_TEST
 
+/* A connection may drop its reader between messages only: idle holds
+ * after a whole message or control frame, never inside a frame's header
+ * or payload, nor between the fragments of a message. */
+START_TEST(test_reader_is_idle_only_between_messages)
+{
+    struct stream s = {0};
+    struct wsg_reader r;
+    struct wsg_msg m;
+    size_t consumed;
+
+    put_frame(&s, true, WSG_OP_TEXT, true, "one", 3);        /* 9 bytes */
+    put_frame(&s, false, WSG_OP_TEXT, true, "tw", 2);        /* 8 */
+    put_frame(&s, true, WSG_OP_PING, true, "", 0);           /* 6 */
+    put_frame(&s, true, WSG_OP_CONTINUATION, true, "o", 1);  /* 7 */
+    put_frame(&s, true, WSG_OP_PONG, true, "p", 1);          /* 7 */
+    /* Idle after the byte at these offsets (one past each message end). */
+    const size_t idle_after[] = {9, 30, 37};
+    size_t k = 0;
+    wsg_reader_init(&r, &server_lim);
+    ck_assert(wsg_reader_idle(&r));
+    for (size_t i = 0; i < s.len; i++) {
+        enum wsg_err err = wsg_reader_feed(&r, s.buf + i, 1, &consumed, &m);
+        ck_assert(err == WSG_OK || err == WSG_ERR_INCOMPLETE);
+        ck_assert_uint_eq(consumed, 1);
+        bool expect = k < 3 && i + 1 == idle_after[k];
+        if (expect)
+            k++;
+        ck_assert_msg(wsg_reader_idle(&r) == expect, "byte %zu: idle %d", i,
+                      wsg_reader_idle(&r));
+    }
+    ck_assert_uint_eq(k, 3);
+    /* An error is not idle: the connection is being failed. */
+    static const uint8_t unmasked[] = {0x81, 0x00};
+    ck_assert_int_eq(wsg_reader_feed(&r, unmasked, 2, &consumed, &m),
+                     WSG_ERR_UNMASKED_FRAME);
+    ck_assert(!wsg_reader_idle(&r));
+    wsg_reader_free(&r);
+    stream_free(&s);
+}
+END_TEST
+
 /* 5.6: empty frames are legal, as are empty messages of any type. */
 START_TEST(test_zero_length_frames_and_messages)
 {
@@ -1799,6 +1840,7 @@ message_suite(void)
     tcase_add_test(frag, test_empty_close_frame_reports_1005);
     tcase_add_test(frag, test_ping_payload_is_delivered_as_is);
     tcase_add_test(frag, test_binary_message_is_not_utf8_checked);
+    tcase_add_test(frag, test_reader_is_idle_only_between_messages);
     suite_add_tcase(s, frag);
 
     tcase_add_test(err, test_close_frame_of_one_byte_is_rejected);
