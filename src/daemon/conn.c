@@ -33,8 +33,11 @@
  * is out if the peer has not spoken yet, else after SLEEP_AFTER_MS of
  * quiet.  Asleep, its timer also watches the socket for reading: the
  * first byte from the peer wakes it with fresh ones, as do a send or a
- * close from the module, and a ping that falls due.  A busy connection
- * never sleeps, so the message path does not pay for it.
+ * close from the module, and a ping that falls due.  Broadcasts do not:
+ * their frames go out uncopied at the turn's end, with or without a
+ * bufferevent, and only a write the socket does not take whole wakes the
+ * connection.  A busy connection never sleeps, so the message path does
+ * not pay for it.
  */
 #include "conn.h"
 
@@ -462,8 +465,6 @@ conn_send_admit(struct wsg_conn *c, size_t len)
 {
     if (c->state != CONN_OPEN)
         return WSG_SEND_CLOSED;
-    if (!conn_awake(c))
-        return WSG_SEND_ERROR;
     size_t pending = wsg_conn_pending(c);
     if (pending > 0 && pending + len > c->lim->output_high_watermark) {
         if (c->lim->slow_policy == WSG_SLOW_DROP) {
@@ -505,7 +506,7 @@ wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type, const void *data,
     enum wsg_send_result r = conn_send_admit(c, len);
     if (r != WSG_SEND_OK)
         return r;
-    if (conn_write_message(c, (uint8_t)type, data, len) != 0)
+    if (!conn_awake(c) || conn_write_message(c, (uint8_t)type, data, len) != 0)
         return WSG_SEND_ERROR;
     return conn_send_queued(c, len);
 }
@@ -526,8 +527,11 @@ wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_msg *m)
         }
         wsg_deflate_send_reset(c->pmd); /* our own context did not see it */
     }
+    /* Asleep, a connection stays so when the socket takes it all. */
     if (conn_zc_add(c, frame, len, m))
         return conn_send_queued(c, m->payload_len);
+    if (!conn_awake(c))
+        return WSG_SEND_ERROR;
     wsg_shared_msg_ref(m);
     if (output_add_shared(conn_output(c), frame, len, m) != 0)
         return WSG_SEND_ERROR;
@@ -1067,7 +1071,13 @@ conn_zc_write(struct wsg_conn *c)
         return;
     }
     /* Short, would block, or failed: the rest (and the error, which the
-     * bufferevent meets again) is the write event's. */
+     * bufferevent meets again) is the write event's.  Asleep and out of
+     * memory, the stream is cut short: end it (the read event sees EOF). */
+    if (!conn_awake(c)) {
+        conn_zc_drop(c);
+        shutdown(c->fd, SHUT_RDWR);
+        return;
+    }
     conn_zc_spill(c, n > 0 ? (size_t)n : 0);
     c->write_on = true;
     bufferevent_enable(c->bev, EV_WRITE);

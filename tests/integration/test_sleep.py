@@ -6,8 +6,8 @@ test_sleep.py - quiet plain connections give back their buffers (conn.c,
 A connection sleeps once the 101 is out if the client has not spoken, and
 after a second of quiet otherwise; wsgate_connections_asleep counts them.
 Asleep, it still echoes (small, large and fragmented messages), still
-receives broadcasts, still keeps a compression context, and still notices a
-close frame, a FIN or a reset.  A connection holding half a frame or half a
+receives broadcasts (a small one without waking), still keeps a
+compression context, and still notices a close frame, a FIN or a reset.  A connection holding half a frame or half a
 fragmented message stays awake: its reader holds that part.  (TLS
 connections never sleep, their bufferevent being evhttp's: every test in
 test_tls.py would fail if they did.)
@@ -96,7 +96,10 @@ class Sleep(wsgtest.DaemonTestCase):
         members[0].send("to everyone asleep")
         self.assertTrue(pump(members[1:], lambda: all(len(m.msgs) == 1 for m in members[1:])),
                         [m.msgs for m in members[1:]])
+        # The socket took the frame whole: the receivers did not wake.
+        self.assertEqual(self.asleep("/room"), 5)
         self.wait_asleep("/room", 6)
+        # Too big for one write: the rest waits in a bufferevent.
         big = os.urandom(4 << 20)
         members[0].send(big)
         self.assertTrue(pump(members[1:], lambda: all(len(m.msgs) == 2 for m in members[1:])),
