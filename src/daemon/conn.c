@@ -104,7 +104,7 @@ struct wsg_conn {
     uint64_t ping_sent_ms;
     uint64_t close_deadline_ms;
 
-    char *peer;
+    char *peer;                /* one block: target and subprotocol are in it */
     char *target;
     char *subprotocol;
     const struct wsg_header *headers;   /* during on_open only */
@@ -685,9 +685,7 @@ conn_end(struct wsg_conn *c, uint16_t code)
     }
     c->on_end(c, c->end_arg);   /* may still read the report, target, subprotocol */
     wsg_endpoint_unref(c->ep);
-    free(c->peer);
-    free(c->target);
-    free(c->subprotocol);
+    free(c->peer);      /* and target and subprotocol: one block */
     if (!c->dirty)
         free(c);        /* else the flusher frees it when it comes to it */
 }
@@ -1403,10 +1401,21 @@ conn_arm_timer(struct wsg_conn *c)
 
 /* ---- life -------------------------------------------------------------- */
 
-static char *
-dup_or_null(const char *s)
+/* peer, target and subprotocol, copied into one block starting at
+ * c->peer (NULL when out of memory): one allocation instead of three for
+ * the connection's whole life. */
+static void
+conn_copy_strings(struct wsg_conn *c, const struct wsg_conn_params *p)
 {
-    return s != NULL ? strdup(s) : NULL;
+    size_t np = strlen(p->peer) + 1, nt = strlen(p->target) + 1;
+    size_t ns = p->subprotocol != NULL ? strlen(p->subprotocol) + 1 : 0;
+    char *b = malloc(np + nt + ns);
+    if (b == NULL)
+        return;
+    c->peer = memcpy(b, p->peer, np);
+    c->target = memcpy(b + np, p->target, nt);
+    if (ns > 0)
+        c->subprotocol = memcpy(b + np + nt, p->subprotocol, ns);
 }
 
 struct wsg_conn *
@@ -1416,9 +1425,7 @@ wsg_conn_start(const struct wsg_conn_params *p)
     if (c == NULL)
         return NULL;
     c->timer = evtimer_new(p->base, conn_timer_cb, c);
-    c->peer = strdup(p->peer);
-    c->target = strdup(p->target);
-    c->subprotocol = dup_or_null(p->subprotocol);
+    conn_copy_strings(c, p);
     if (p->deflate != NULL) {
         /* Only the small struct: zlib state comes with the first message. */
         const struct wsg_deflate_cfg *z = &p->ep->cfg->compression;
@@ -1427,16 +1434,13 @@ wsg_conn_start(const struct wsg_conn_params *p)
     }
     c->lim = &p->ep->cfg->limits;
     c->reader = conn_reader_new(c);   /* after pmd: RSV1 is allowed with it */
-    if (c->timer == NULL || c->peer == NULL || c->target == NULL || c->reader == NULL
-        || (p->subprotocol != NULL && c->subprotocol == NULL)
+    if (c->timer == NULL || c->peer == NULL || c->reader == NULL
         || (p->deflate != NULL && c->pmd == NULL)) {
         wsg_deflate_free(c->pmd);
         if (c->timer != NULL)
             event_free(c->timer);
         free(c->reader);
         free(c->peer);
-        free(c->target);
-        free(c->subprotocol);
         free(c);
         return NULL;
     }
