@@ -15,6 +15,7 @@
 
 #include "wsg_autoconf.h" /* PACKAGE_VERSION */
 #include "config.h"
+#include "handshake.h"
 #include "log.h"
 #include "module.h"
 #include "notify.h"
@@ -216,11 +217,28 @@ start_workers(struct daemon *d, char *err, size_t errlen)
     return 0;
 }
 
+/* The handshake's SHA-1 (RFC 6455 4.2.2), on the RFC's own example: an
+ * OpenSSL configured without it stops the daemon here, not every client
+ * at its handshake.  It also loads OpenSSL's provider before the first
+ * client instead of during its handshake. */
+static bool
+handshake_hash_works(void)
+{
+    char accept[WSG_HS_ACCEPT_LEN + 1];
+    wsg_hs_accept_key("dGhlIHNhbXBsZSBub25jZQ==", WSG_HS_KEY_LEN, accept);
+    return strcmp(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0;
+}
+
 static int
 run(struct daemon *d)
 {
     struct wsg_worker *w0 = &d->workers[0];
     raise_fd_limit(w0->cfg);
+    if (!handshake_hash_works()) {
+        log_err("OpenSSL cannot compute SHA-1, which every WebSocket handshake needs "
+                "(check OPENSSL_CONF and its providers)");
+        return 1;
+    }
     char err[1024];
     if ((w0->admission = wsg_admission_new(w0->cfg->limits.max_tracked_addresses)) == NULL) {
         log_err("out of memory");

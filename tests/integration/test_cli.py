@@ -31,11 +31,12 @@ class CommandLine(unittest.TestCase):
             f.write(text)
         return path
 
-    def run_daemon(self, *args, timeout=10):
+    def run_daemon(self, *args, timeout=10, env=None):
         try:
             r = subprocess.run([wsgtest.WSGATED] + list(args), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               timeout=timeout, cwd=self.tmp.name)
+                               timeout=timeout, cwd=self.tmp.name,
+                               env=dict(os.environ, **(env or {})))
         except subprocess.TimeoutExpired:
             self.fail("wsgated %s did not exit within %d s" % (" ".join(args), timeout))
         out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
@@ -139,6 +140,16 @@ class CommandLine(unittest.TestCase):
         code, out, err = self.run_daemon("-c", path)
         self.assertNotEqual(code, 0)
         self.assertIn("%s:%d:" % (path, line_of(text, "bogus_setting")), err)
+
+    # An OpenSSL whose configuration loads only the base provider has no
+    # SHA-1: the daemon says so at start instead of failing every handshake.
+    def test_openssl_without_sha1_stops_the_daemon_at_start(self):
+        cnf = self.write("openssl_conf = init\n[init]\nproviders = providers\n"
+                         "[providers]\nbase = base\n[base]\nactivate = 1\n", "openssl.cnf")
+        path = self.write(self.good_config())
+        code, out, err = self.run_daemon("-c", path, env={"OPENSSL_CONF": cnf})
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("OpenSSL cannot compute SHA-1", err)
 
     # -- the module loader: third-party modules it must refuse
     def loader_config(self, module, **settings):
