@@ -4,7 +4,7 @@ test_sleep.py - quiet plain connections give back their buffers (conn.c,
 "Sleeping") and wake for whatever comes next.
 
 A connection sleeps once the 101 is out if the client has not spoken, and
-after a second of quiet otherwise; wsgate_connections_asleep counts them.
+after 5 s of quiet otherwise; wsgate_connections_asleep counts them.
 Asleep, it still echoes (small, large and fragmented messages), still
 receives broadcasts (a small one without waking), still keeps a
 compression context, and still notices a close frame, a FIN or a reset.  A connection holding half a frame or half a
@@ -25,8 +25,8 @@ from test_broadcast import Client, bc, pump
 from test_deflate import deflate, inflate, offer, zcfg
 from test_metrics import MetricsDaemon, value
 
-# A connection quiet this long has slept (conn.c sleeps after 1 s).
-SLEPT = 5.0
+# A connection quiet this long has slept (conn.c sleeps after 5 s).
+SLEPT = 8.0
 
 
 class Sleep(wsgtest.DaemonTestCase):
@@ -64,7 +64,7 @@ class Sleep(wsgtest.DaemonTestCase):
             send_frame(s, OP_TEXT, b"hello %d" % i)
             self.assertEqual(recv_message(s), (OP_TEXT, b"hello %d" % i))
         self.assertEqual(self.asleep("/echo"), 0, "woken by their messages")
-        self.wait_asleep("/echo", 10)       # a second of quiet
+        self.wait_asleep("/echo", 10)       # after 5 s of quiet
         big = os.urandom(300000)            # many reads, echoed by reference
         for s in socks:
             send_frame(s, OP_BINARY, big)
@@ -82,7 +82,7 @@ class Sleep(wsgtest.DaemonTestCase):
         frame = build_frame(OP_BINARY, b"x" * 1000)
         header_only.sendall(frame[:3])      # inside the header
         half_message.sendall(build_frame(OP_TEXT, b"first half, ", fin=False))
-        time.sleep(2.5)
+        time.sleep(SLEPT)
         self.assertEqual(self.asleep("/partial"), 0, "slept holding part of a message")
         header_only.sendall(frame[3:])
         self.assertEqual(recv_message(header_only), (OP_BINARY, b"x" * 1000))
