@@ -171,6 +171,7 @@ struct wsg_flusher {
 static void conn_arm_timer(struct wsg_conn *c);
 static bool conn_awake(struct wsg_conn *c);
 static bool conn_can_sleep(const struct wsg_conn *c);
+static void conn_drop_reader(struct wsg_conn *c);
 static void conn_sleep(struct wsg_conn *c);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_flush_then_linger(struct wsg_conn *c);
@@ -192,12 +193,14 @@ now_ms(void)
 
 #define SMALL_FRAME_MAX 512
 
-/* The output evbuffer, about to be added to: uncopied frames queued
- * before go into it first (the order is kept), and it is no longer known
- * to be empty. */
+/* The output evbuffer, about to be added to: a sleeping connection wakes
+ * for it (NULL when out of memory), uncopied frames queued before go into
+ * it first (the order is kept), and it is no longer known to be empty. */
 static struct evbuffer *
 conn_output(struct wsg_conn *c)
 {
+    if (!conn_awake(c))
+        return NULL;
     if (c->zc != NULL)
         conn_zc_spill(c, 0);
     c->out_empty = false;
@@ -208,9 +211,9 @@ static int
 conn_write_frame_rsv(struct wsg_conn *c, uint8_t opcode, uint8_t rsv, const void *data,
                      size_t len)
 {
-    if (!conn_awake(c))
-        return -1;
     struct evbuffer *out = conn_output(c);
+    if (out == NULL)
+        return -1;
     struct wsg_frame_header h = {.fin = true, .rsv = rsv, .opcode = opcode,
                                  .payload_len = len};
     /* Small frames in one evbuffer_add: each add runs the output's
@@ -260,7 +263,7 @@ conn_write_taken(struct wsg_conn *c, uint8_t opcode, const void *data, size_t le
     struct wsg_frame_header h = {.fin = true, .opcode = opcode, .payload_len = len};
     size_t n = wsg_frame_write_header(frame, sizeof(frame), &h);
     struct evbuffer *out = conn_output(c);
-    if (evbuffer_add(out, frame, n) != 0)
+    if (out == NULL || evbuffer_add(out, frame, n) != 0)
         return -1;
     if (evbuffer_add_reference(out, data, len, taken_written, NULL) == 0)
         wsg_reader_take(c->reader, data);   /* the output frees it now */
@@ -509,6 +512,8 @@ wsg_conn_send(struct wsg_conn *c, enum wsg_message_type type, const void *data,
     enum wsg_send_result r = conn_send_admit(c, len);
     if (r != WSG_SEND_OK)
         return r;
+    /* Awake first: an echo looks at the reader, and a message the
+     * compressor has seen must then be queued. */
     if (!conn_awake(c) || conn_write_message(c, (uint8_t)type, data, len) != 0)
         return WSG_SEND_ERROR;
     return conn_send_queued(c, len);
@@ -533,10 +538,11 @@ wsg_conn_send_shared(struct wsg_conn *c, struct wsg_shared_msg *m)
     /* Asleep, a connection stays so when the socket takes it all. */
     if (conn_zc_add(c, frame, len, m))
         return conn_send_queued(c, m->payload_len);
-    if (!conn_awake(c))
+    struct evbuffer *out = conn_output(c);
+    if (out == NULL)
         return WSG_SEND_ERROR;
     wsg_shared_msg_ref(m);
-    if (output_add_shared(conn_output(c), frame, len, m) != 0)
+    if (output_add_shared(out, frame, len, m) != 0)
         return WSG_SEND_ERROR;
     conn_mark_dirty(c);
     return conn_send_queued(c, m->payload_len);
@@ -676,10 +682,7 @@ conn_end(struct wsg_conn *c, uint16_t code)
     }
     conn_zc_drop(c);
     event_free(c->timer);
-    if (c->reader != NULL) {
-        wsg_reader_free(c->reader);
-        free(c->reader);
-    }
+    conn_drop_reader(c);
     wsg_deflate_free(c->pmd);
     if (c->flusher != NULL) {   /* the bufferevent and the socket are ours */
         if (c->bev != NULL)
@@ -1251,32 +1254,45 @@ conn_take_bev(struct wsg_conn *c, struct bufferevent *bev)
 }
 
 static void
+conn_drop_reader(struct wsg_conn *c)
+{
+    wsg_reader_free(c->reader);
+    free(c->reader);
+    c->reader = NULL;
+}
+
+/* Point the timer event at fd for what (-1, 0: a timer only); the caller
+ * arms it again. */
+static void
+conn_timer_watch(struct wsg_conn *c, evutil_socket_t fd, short what)
+{
+    struct event_base *base = event_get_base(c->timer);
+    event_del(c->timer);
+    event_assign(c->timer, base, fd, what, conn_timer_cb, c);
+}
+
+static void
 conn_sleep(struct wsg_conn *c)
 {
     bufferevent_free(c->bev);       /* the socket stays: no BEV_OPT_CLOSE_ON_FREE */
     c->bev = NULL;
     c->out = NULL;
     c->out_empty = true;
-    wsg_reader_free(c->reader);
-    free(c->reader);
-    c->reader = NULL;
+    conn_drop_reader(c);
     /* zlib's state stays: a compressor made again per wake (256 KiB to
      * allocate and clear) cut 10,000 connections echoing compressed 1 KiB
      * messages from 18,000 to 5,000 msgs/s.  The timer drops it after
      * ping_interval of silence, as before. */
     c->asleep = true;
     WSG_STAT_ADD(c->stats->asleep, 1);
-    struct event_base *base = event_get_base(c->timer);
-    event_del(c->timer);
-    event_assign(c->timer, base, c->fd, EV_READ, conn_timer_cb, c);
+    conn_timer_watch(c, c->fd, EV_READ);
     conn_arm_timer(c);
 }
 
 static bool
 conn_wake(struct wsg_conn *c)
 {
-    struct event_base *base = event_get_base(c->timer);
-    struct bufferevent *bev = bufferevent_socket_new(base, c->fd, 0);
+    struct bufferevent *bev = bufferevent_socket_new(event_get_base(c->timer), c->fd, 0);
     struct wsg_reader *r = conn_reader_new(c);
     if (bev == NULL || r == NULL) {
         if (bev != NULL)
@@ -1285,8 +1301,7 @@ conn_wake(struct wsg_conn *c)
         log_warn("%s: out of memory waking an idle connection", c->peer);
         return false;
     }
-    event_del(c->timer);
-    event_assign(c->timer, base, -1, 0, conn_timer_cb, c);
+    conn_timer_watch(c, -1, 0);
     c->asleep = false;
     WSG_STAT_SUB(c->stats->asleep, 1);
     c->reader = r;
@@ -1313,12 +1328,9 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
 
     if (what & EV_READ) {           /* asleep: the peer sent bytes, or EOF */
-        if (!conn_wake(c)) {
-            conn_end(c, WSG_CLOSE_ABNORMAL);
-            return;
-        }
         c->last_rx_ms = now;        /* the bufferevent reads them next turn */
-        conn_arm_timer(c);
+        if (!conn_wake(c))
+            conn_end(c, WSG_CLOSE_ABNORMAL);
         return;
     }
 
