@@ -406,6 +406,16 @@ rooms_grow(struct group *g)
     return true;
 }
 
+/* A room that has members: its slot, or NULL.  Under rooms_lock. */
+static struct room_count **
+room_find(struct group *g, const char *name, size_t len)
+{
+    if (g->nbuckets == 0)
+        return NULL;
+    struct room_count **p = room_slot(g, rooms_hash(g->key, name, len), name, len);
+    return *p != NULL ? p : NULL;
+}
+
 enum rooms_join_result
 workerbus_room_join(struct workerbus *b, const char *name, size_t len, size_t max_members)
 {
@@ -443,10 +453,9 @@ void
 workerbus_room_leave(struct workerbus *b, const char *name, size_t len)
 {
     struct group *g = b->group;
-    uint64_t hash = rooms_hash(g->key, name, len);
     pthread_mutex_lock(&g->rooms_lock);
-    struct room_count **p = g->nbuckets > 0 ? room_slot(g, hash, name, len) : NULL;
-    if (p != NULL && *p != NULL && --(*p)->members == 0) {
+    struct room_count **p = room_find(g, name, len);
+    if (p != NULL && --(*p)->members == 0) {
         struct room_count *rc = *p;
         *p = rc->next;
         free(rc);
@@ -459,10 +468,9 @@ size_t
 workerbus_room_members(struct workerbus *b, const char *name, size_t len)
 {
     struct group *g = b->group;
-    uint64_t hash = rooms_hash(g->key, name, len);
     pthread_mutex_lock(&g->rooms_lock);
-    struct room_count **p = g->nbuckets > 0 ? room_slot(g, hash, name, len) : NULL;
-    size_t n = p != NULL && *p != NULL ? (*p)->members : 0;
+    struct room_count **p = room_find(g, name, len);
+    size_t n = p != NULL ? (*p)->members : 0;
     pthread_mutex_unlock(&g->rooms_lock);
     return n;
 }
